@@ -46,6 +46,12 @@ type Settings struct {
 	FailOpen *bool `json:"failOpen,omitempty"`
 	// Sensitivity of spam detection (issue 7): low, medium (default), high.
 	Sensitivity *string `json:"sensitivity,omitempty"`
+
+	// BlockedSenderAction applies to a sender on a blocked list (an end user's or an
+	// administrator's). Default delete.
+	BlockedSenderAction *verdict.Action `json:"blockedSenderAction,omitempty"`
+	// BlockedIPAction applies to a client IP on an administrator's block list. Default delete.
+	BlockedIPAction *verdict.Action `json:"blockedIPAction,omitempty"`
 }
 
 // Domain is one served domain.
@@ -115,13 +121,18 @@ type Rule struct {
 //
 // Fields and the operators they take:
 //   - subject, body, header:<Name>, from, to: "contains" (any of Values, case-insensitive,
-//     whole words or phrases), "matches" (Values[0] is a Go regular expression)
+//     whole words or phrases), "matches" (Values[0] is a Go regular expression; further
+//     Values are more expressions, any of which may match; case-insensitive unless the
+//     expression starts with (?-i))
 //   - attachment-name: "matches" (glob patterns in Values, e.g. "*.iso")
 //   - attachment-type: "is" (true file types in Values, e.g. "pe", "ole"; inside archives too)
-//   - size: "gt", "lt" (Values[0] in bytes, or with KB/MB suffix)
+//   - size: "gt", "lt" (Values[0] in bytes, or with KB/MB/GB suffix)
 //   - recipient-count: "gt", "lt"
 //   - subject-blank, body-blank, from-mismatch (header From ≠ envelope sender domain),
 //     reply-to-mismatch (Reply-To domain ≠ From domain): "is" with no Values
+//
+// from is the header From ("Name <addr>"), to the header To and Cc addresses. The precise
+// semantics of each field are in the documentation of CompiledRule.Match.
 //
 // Negate inverts the result.
 type Criterion struct {
