@@ -59,7 +59,9 @@ type Message struct {
 	// "mime-depth", "bad-base64", "missing-boundary", ...); parsing carries on past them.
 	Defects []string
 	// Unscannable is set when the message could not be parsed well enough to scan: no header
-	// section, header section over the limit, MIME nesting over the limit.
+	// section, header section over the limit, MIME nesting over the limit, too many parts. It
+	// holds the first such defect code (DefectNoHeader, DefectHeaderTooLarge, DefectMIMEDepth,
+	// DefectTooManyParts), which is also in Defects.
 	Unscannable string
 }
 
@@ -70,4 +72,5 @@ type Options struct {
 	MaxMIMEDepth   int            // multipart nesting (default 50)
 	MaxArchive     int64          // largest archive attachment inspected in memory (default 50 MiB)
 	Archive        archive.Limits // limits for archive inspection
+	MaxParts       int            // leaf parts recorded (default 10000); more is unscannable
 }

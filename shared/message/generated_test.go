@@ -1,0 +1,438 @@
+package message_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/moatmail/moat/shared/archive"
+	"github.com/moatmail/moat/shared/filetype"
+	"github.com/moatmail/moat/shared/message"
+	"github.com/moatmail/moat/shared/message/messagetest"
+)
+
+// base64Lines streams the base64 encoding (76-column CRLF lines) of n pseudo-random bytes,
+// so a large attachment never sits in memory.
+type base64Lines struct {
+	n    int64 // bytes left to encode
+	x    uint64
+	line []byte
+	off  int
+}
+
+func (g *base64Lines) Read(b []byte) (int, error) {
+	if g.off == len(g.line) {
+		if g.n == 0 {
+			return 0, io.EOF
+		}
+		var raw [57]byte
+		k := int64(len(raw))
+		if g.n < k {
+			k = g.n
+		}
+		for i := range raw[:k] {
+			g.x ^= g.x << 13
+			g.x ^= g.x >> 7
+			g.x ^= g.x << 17
+			raw[i] = byte(g.x)
+		}
+		g.n -= k
+		g.line = base64.StdEncoding.AppendEncode(g.line[:0], raw[:k])
+		g.line = append(g.line, '\r', '\n')
+		g.off = 0
+	}
+	n := copy(b, g.line[g.off:])
+	g.off += n
+	return n, nil
+}
+
+// countReader counts what passes through.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func TestParseLargeMessageBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("30 MB message")
+	}
+	const decoded = 22_000_000 // 29.3 MB of base64, 29.7 MB with line breaks
+	head := "From: alice@example.org\r\nTo: bob@example.com\r\nSubject: big\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"big\"\r\n\r\n" +
+		"--big\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n" +
+		"--big\r\nContent-Type: application/octet-stream; name=\"big.bin\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n"
+	tail := "--big--\r\n"
+	in := &countReader{r: io.MultiReader(strings.NewReader(head), &base64Lines{n: decoded, x: 88172645463325252}, strings.NewReader(tail))}
+
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	m, err := message.Parse(in, message.Options{})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if in.n < 30_000_000 {
+		t.Fatalf("generated %d bytes, want a 30 MB message", in.n)
+	}
+	if m.Size != in.n {
+		t.Errorf("Size = %d, want %d", m.Size, in.n)
+	}
+	if len(m.Parts) != 2 || m.Parts[1].Size != decoded || m.Parts[1].Filename != "big.bin" {
+		t.Errorf("Parts = %+v, want the attachment's %d decoded bytes counted", m.Parts, decoded)
+	}
+	if m.Unscannable != "" || len(m.Defects) > 0 {
+		t.Errorf("Unscannable = %q, Defects = %q", m.Unscannable, m.Defects)
+	}
+	// Streaming: the whole parse allocates a few buffers, not the message.
+	const bound = 4 << 20
+	total := after.TotalAlloc - before.TotalAlloc
+	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d-byte message: TotalAlloc grew %d bytes, HeapAlloc %d bytes", in.n, total, heap)
+	if total > bound {
+		t.Errorf("TotalAlloc grew %d bytes parsing a %d-byte message, want under %d", total, in.n, bound)
+	}
+	if heap > bound {
+		t.Errorf("HeapAlloc grew %d bytes, want under %d", heap, bound)
+	}
+}
+
+func TestParseHeaderTooLarge(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("From: alice@example.org\r\nSubject: huge header\r\n")
+	for i := 0; b.Len() < 2<<20; i++ {
+		fmt.Fprintf(&b, "X-Filler-%d: %s\r\n", i, strings.Repeat("a", 70))
+	}
+	b.WriteString("Content-Type: text/plain\r\n\r\nbody\r\n")
+	m, err := message.Parse(bytes.NewReader(b.Bytes()), message.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Unscannable != message.DefectHeaderTooLarge {
+		t.Errorf("Unscannable = %q, want %q", m.Unscannable, message.DefectHeaderTooLarge)
+	}
+	if m.Size != int64(b.Len()) {
+		t.Errorf("Size = %d, want %d (the rest is still read)", m.Size, b.Len())
+	}
+	if m.Subject != "huge header" || m.From.Addr != "alice@example.org" {
+		t.Errorf("Subject, From = %q, %q: want the fields before the limit", m.Subject, m.From.Addr)
+	}
+	var kept int
+	for _, f := range m.Header {
+		kept += len(f.Name) + len(f.Value)
+	}
+	if kept > message.DefaultMaxHeaderBytes {
+		t.Errorf("kept %d header bytes, want at most %d", kept, message.DefaultMaxHeaderBytes)
+	}
+}
+
+// nested builds a message of depth nested multiparts around one text part.
+func nested(depth int) []byte {
+	var b bytes.Buffer
+	b.WriteString("From: alice@example.org\r\nSubject: deep\r\n")
+	for i := range depth {
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i)
+	}
+	b.WriteString("Content-Type: text/plain\r\n\r\ninnermost\r\n")
+	for i := depth - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	return b.Bytes()
+}
+
+func TestParseMIMEDepth(t *testing.T) {
+	tests := []struct {
+		depth       int
+		unscannable string
+		parts       int
+	}{
+		{depth: 3, parts: 1},
+		{depth: message.DefaultMaxMIMEDepth, parts: 1},
+		{depth: message.DefaultMaxMIMEDepth + 1, unscannable: message.DefectMIMEDepth},
+		{depth: 60, unscannable: message.DefectMIMEDepth},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.depth), func(t *testing.T) {
+			raw := nested(tt.depth)
+			m, err := message.Parse(bytes.NewReader(raw), message.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Unscannable != tt.unscannable {
+				t.Errorf("Unscannable = %q, want %q", m.Unscannable, tt.unscannable)
+			}
+			if len(m.Parts) != tt.parts {
+				t.Fatalf("Parts = %+v, want %d", m.Parts, tt.parts)
+			}
+			if tt.parts > 0 && (m.Parts[0].Depth != tt.depth || m.Text != "innermost") {
+				t.Errorf("Depth, Text = %d, %q; want %d, innermost", m.Parts[0].Depth, m.Text, tt.depth)
+			}
+			if m.Size != int64(len(raw)) {
+				t.Errorf("Size = %d, want %d", m.Size, len(raw))
+			}
+		})
+	}
+}
+
+func TestParseClientIP(t *testing.T) {
+	ses := func(helo, rdns, lit string) string {
+		return fmt.Sprintf("from %s (%s [%s])\r\n\tby inbound-smtp.us-east-1.amazonaws.com with SMTP id 0abc\r\n\tfor <bob@example.com>; Thu, 01 Jan 2026 00:00:00 +0000", helo, rdns, lit)
+	}
+	tests := []struct {
+		name     string
+		received []string // topmost first
+		want     string   // "" for invalid
+	}{
+		{"ipv4", []string{ses("mail.example.org", "mail.example.org", "198.51.100.7")}, "198.51.100.7"},
+		{"ipv6", []string{ses("mail.example.org", "mail.example.org", "2001:db8::1")}, "2001:db8::1"},
+		{"ipv6 prefix", []string{ses("mail.example.org", "unknown", "IPv6:2001:db8::2")}, "2001:db8::2"},
+		{"ipv4-mapped ipv6", []string{ses("mail.example.org", "unknown", "IPv6:::ffff:192.0.2.1")}, "192.0.2.1"},
+		{"forged deeper received ignored", []string{
+			ses("mail.example.org", "mail.example.org", "203.0.113.5"),
+			"from trusted.example.com (trusted.example.com [10.1.2.3]) by mx.example.com",
+		}, "203.0.113.5"},
+		{"only a deeper received has an address", []string{
+			"by inbound-smtp.us-east-1.amazonaws.com with SMTP id 0abc",
+			"from trusted.example.com (trusted.example.com [10.1.2.3]) by mx.example.com",
+		}, ""},
+		{"helo is an address literal", []string{ses("[10.9.9.9]", "unknown", "198.51.100.9")}, "198.51.100.9"},
+		{"no comment", []string{"from [198.51.100.10] by inbound-smtp.us-east-1.amazonaws.com"}, "198.51.100.10"},
+		{"bracket not an address", []string{ses("mail.example.org", "mail.example.org", "not-an-ip")}, ""},
+		{"none", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := messagetest.New().From("alice@example.org").To("bob@example.com").Text("hi")
+			for _, r := range tt.received {
+				b.Header("Received", r)
+			}
+			m, err := message.Parse(bytes.NewReader(b.Bytes()), message.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want netip.Addr
+			if tt.want != "" {
+				want = netip.MustParseAddr(tt.want)
+			}
+			if m.ClientIP != want {
+				t.Errorf("ClientIP = %v, want %v", m.ClientIP, want)
+			}
+		})
+	}
+}
+
+func TestParseZipAttachment(t *testing.T) {
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	w, _ := zw.Create("readme.txt")
+	io.WriteString(w, strings.Repeat("hello ", 100))
+	zw.Close()
+	raw := messagetest.New().From("alice@example.org").Text("see zip").
+		Attach("files.zip", "application/zip", zb.Bytes()).Bytes()
+	m, err := message.Parse(bytes.NewReader(raw), message.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Parts) != 2 || m.Parts[1].Size != int64(zb.Len()) {
+		t.Fatalf("Parts = %+v", m.Parts)
+	}
+	if filetype.Detect(zb.Bytes()) != filetype.ZIP {
+		t.Skip("filetype.Detect does not recognise zip yet (stub)")
+	}
+	p := m.Parts[1]
+	if p.Type != filetype.ZIP || p.Archive == nil || p.Archive.Format != filetype.ZIP {
+		t.Errorf("Type = %q, Archive = %+v; want a zip report", p.Type, p.Archive)
+	}
+
+	// Over MaxArchive: not buffered, reported as over the byte limit.
+	m, err = message.Parse(bytes.NewReader(raw), message.Options{MaxArchive: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := m.Parts[1].Archive; a == nil || len(a.Exceeded) != 1 || a.Exceeded[0] != archive.LimitBytes {
+		t.Errorf("Archive = %+v, want Exceeded [bytes]", a)
+	}
+}
+
+func TestParseNoHeader(t *testing.T) {
+	garbage := make([]byte, 4096)
+	x := uint32(2463534242)
+	for i := range garbage {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		garbage[i] = byte(x)
+	}
+	tests := []struct {
+		name string
+		raw  []byte
+	}{
+		{"binary garbage", append([]byte("\x89PNG\r\n\x1a\n"), garbage...)},
+		{"empty", nil},
+		{"blank first line", []byte("\r\nFrom: alice@example.org\r\n\r\nbody\r\n")},
+		{"text without header", []byte("Hello Bob,\r\nhow are you?\r\n")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := message.Parse(bytes.NewReader(tt.raw), message.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Unscannable != message.DefectNoHeader {
+				t.Errorf("Unscannable = %q, want %q", m.Unscannable, message.DefectNoHeader)
+			}
+			if m.Size != int64(len(tt.raw)) {
+				t.Errorf("Size = %d, want %d", m.Size, len(tt.raw))
+			}
+		})
+	}
+}
+
+func TestParseMboxFromLine(t *testing.T) {
+	raw := "From alice@example.org  Thu Aug 22 12:36:23 2002\nFrom: alice@example.org\nSubject: hi\n\nbody\n"
+	m, err := message.Parse(strings.NewReader(raw), message.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Unscannable != "" || len(m.Defects) > 0 || m.Subject != "hi" {
+		t.Errorf("Unscannable, Defects, Subject = %q, %q, %q", m.Unscannable, m.Defects, m.Subject)
+	}
+}
+
+var errBoom = errors.New("boom")
+
+type failingReader struct{ r io.Reader }
+
+func (f failingReader) Read(b []byte) (int, error) {
+	n, err := f.r.Read(b)
+	if err == io.EOF {
+		return n, errBoom
+	}
+	return n, err
+}
+
+func TestParseReadError(t *testing.T) {
+	raw := messagetest.New().From("alice@example.org").Text("hi").Bytes()
+	m, err := message.Parse(failingReader{bytes.NewReader(raw)}, message.Options{})
+	if !errors.Is(err, errBoom) || m != nil {
+		t.Errorf("Parse = %v, %v; want nil and an error wrapping %v", m, err, errBoom)
+	}
+}
+
+func TestParseTextLimit(t *testing.T) {
+	body := strings.Repeat("é", 1000) // two bytes each
+	raw := messagetest.New().From("alice@example.org").Text(body).HTML("<p>" + body + "</p>").Bytes()
+	m, err := message.Parse(bytes.NewReader(raw), message.Options{MaxTextBytes: 101})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Text) > 101 || len(m.Text) < 99 || !utf8.ValidString(m.Text) {
+		t.Errorf("Text = %d bytes (valid UTF-8: %v), want 100 cut on a character", len(m.Text), utf8.ValidString(m.Text))
+	}
+	if len(m.Parts) != 2 || m.Parts[0].Size != 2000 {
+		t.Errorf("Parts = %+v, want both counted in full", m.Parts)
+	}
+}
+
+func TestParseTooManyParts(t *testing.T) {
+	b := messagetest.New().From("alice@example.org").Text("hi")
+	for i := range 5 {
+		b.Attach(fmt.Sprintf("f%d.txt", i), "text/plain", []byte("x"))
+	}
+	m, err := message.Parse(bytes.NewReader(b.Bytes()), message.Options{MaxParts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Unscannable != message.DefectTooManyParts || len(m.Parts) != 3 {
+		t.Errorf("Unscannable = %q with %d parts, want %q with 3", m.Unscannable, len(m.Parts), message.DefectTooManyParts)
+	}
+}
+
+func TestParseBodies(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		text    string
+		size    int64
+		defects []string
+	}{
+		{
+			name: "quoted-printable soft breaks and bad escapes",
+			raw:  "From: a@example.org\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsoft=\r\nbreak =3D ok, =ZZ kept  \r\nend",
+			text: "softbreak = ok, =ZZ kept\nend", size: 29, defects: []string{message.DefectBadQuotedPrintable},
+		},
+		{
+			name: "unknown transfer encoding taken raw",
+			raw:  "From: a@example.org\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n",
+			text: "begin 644 x\n", size: 13, defects: []string{message.DefectUnknownEncoding},
+		},
+		{
+			name: "base64 missing padding",
+			raw:  "From: a@example.org\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ\r\n",
+			text: "hello world", size: 11,
+		},
+		{
+			name: "unknown charset",
+			raw:  "From: a@example.org\r\nContent-Type: text/plain; charset=x-martian\r\n\r\nabc\xe9\r\n",
+			text: "abcé\n", size: 6, defects: []string{message.DefectUnknownCharset},
+		},
+		{
+			name: "windows-1252 body",
+			raw:  "From: a@example.org\r\nContent-Type: text/plain; charset=\"Windows-1252\"\r\n\r\n\x93quoted\x94 \x80\r\n",
+			text: "“quoted” €\n", size: 12,
+		},
+		{
+			name: "content-type without semicolon",
+			raw:  "From: a@example.org\r\nContent-Type: text/plain charset=iso-8859-1\r\n\r\ncaf\xe9",
+			text: "café", size: 4,
+		},
+		{
+			name: "unterminated multipart",
+			raw:  "From: a@example.org\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\npart one\r\n",
+			text: "part one\n", size: 10, defects: []string{message.DefectUnterminatedMultipart},
+		},
+		{
+			name: "boundary never used",
+			raw:  "From: a@example.org\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--y\r\n\r\nhidden\r\n",
+			text: "--y\n\nhidden\n", size: 15, defects: []string{message.DefectMissingBoundary},
+		},
+		{
+			name: "transfer encoding on a multipart ignored",
+			raw:  "From: a@example.org\r\nContent-Type: multipart/mixed; boundary=x\r\nContent-Transfer-Encoding: base64\r\n\r\n--x\r\n\r\nplain\r\n--x--\r\n",
+			text: "plain", size: 5, defects: []string{message.DefectEncodedContainer},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := message.Parse(strings.NewReader(tt.raw), message.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Text != tt.text {
+				t.Errorf("Text = %q, want %q", m.Text, tt.text)
+			}
+			if len(m.Parts) != 1 || m.Parts[0].Size != tt.size {
+				t.Errorf("Parts = %+v, want one of %d bytes", m.Parts, tt.size)
+			}
+			if fmt.Sprint(m.Defects) != fmt.Sprint(tt.defects) {
+				t.Errorf("Defects = %q, want %q", m.Defects, tt.defects)
+			}
+		})
+	}
+}
