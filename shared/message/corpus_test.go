@@ -36,6 +36,37 @@ func loadCorpus(tb testing.TB) [][]byte {
 	return msgs
 }
 
+// TestParseCorpus parses all 6,046 SpamAssassin messages: none may be unscannable, and From
+// must parse for all but a handful (5 spams have no usable From: "" <>, an empty field, or
+// domain literals like zvfjenphuq@[1086695621]).
+func TestParseCorpus(t *testing.T) {
+	msgs := loadCorpus(t)
+	defects := map[string]int{}
+	fromOK := 0
+	for i, raw := range msgs {
+		m, err := message.Parse(bytes.NewReader(raw), message.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Unscannable != "" {
+			t.Errorf("message %d unscannable: %s", i, m.Unscannable)
+		}
+		if m.Size != int64(len(raw)) {
+			t.Errorf("message %d: Size = %d, want %d", i, m.Size, len(raw))
+		}
+		if m.From.Addr != "" {
+			fromOK++
+		}
+		for _, d := range m.Defects {
+			defects[d]++
+		}
+	}
+	t.Logf("%d messages, From parsed in %d; messages per defect: %v", len(msgs), fromOK, defects)
+	if missing := len(msgs) - fromOK; missing > len(msgs)/500 {
+		t.Errorf("From missing in %d of %d messages, want at most 0.2%%", missing, len(msgs))
+	}
+}
+
 // BenchmarkParseCorpus parses the corpus one message per iteration, so ns/op, B/op and
 // allocs/op are per message.
 func BenchmarkParseCorpus(b *testing.B) {

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/moatmail/moat/shared/archive"
@@ -432,6 +433,35 @@ func TestParseBodies(t *testing.T) {
 			}
 			if fmt.Sprint(m.Defects) != fmt.Sprint(tt.defects) {
 				t.Errorf("Defects = %q, want %q", m.Defects, tt.defects)
+			}
+		})
+	}
+}
+
+// TestParseHostileInputIsLinear feeds 1 MB constructions that a naive scanner handles in
+// quadratic time (6 s for the Received one before it was fixed); each must take milliseconds.
+func TestParseHostileInputIsLinear(t *testing.T) {
+	var to strings.Builder
+	for to.Len() < 1<<20 {
+		fmt.Fprintf(&to, "<<\"N%d\" <u%d@example.com>, ", to.Len(), to.Len())
+	}
+	tests := map[string]string{
+		"received brackets":  "Received: from " + strings.Repeat("[", 1<<20) + "\r\n\r\n",
+		"address list":       "From: a@example.org\r\nTo: " + to.String() + "\r\n\r\n",
+		"encoded-word marks": "From: a@example.org\r\nSubject: " + strings.Repeat("=?a?", 1<<18) + "\r\n\r\n",
+		"tags never closed":  "From: a@example.org\r\nContent-Type: text/html\r\n\r\n" + strings.Repeat("<a<a='", 1<<18),
+		"script never ended": "From: a@example.org\r\nContent-Type: text/html\r\n\r\n" + strings.Repeat("<script></scrip", 1<<16),
+		"many fields":        "From: a@example.org\r\n" + strings.Repeat("a:\r\n", 1<<18) + "\r\n",
+		"rfc 2231 sections":  "From: a@example.org\r\nContent-Type: text/plain; " + strings.Repeat("name*9=a;", 1<<16) + "\r\n\r\n",
+	}
+	for name, raw := range tests {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			if _, err := message.Parse(strings.NewReader(raw), message.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("took %v for %d bytes", d, len(raw))
 			}
 		})
 	}

@@ -280,14 +280,16 @@ func receivedIP(v string) netip.Addr {
 		}
 	}
 	for s := clause; ; {
-		k := strings.IndexByte(s, '[')
-		if k < 0 {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
 			return netip.Addr{}
 		}
-		if ip, ok := bracketIP(s[k:]); ok {
-			return ip
+		if k := strings.LastIndexByte(s[:end], '['); k >= 0 {
+			if ip, ok := bracketIP(s[k : end+1]); ok {
+				return ip
+			}
 		}
-		s = s[k+1:]
+		s = s[end+1:]
 	}
 }
 
