@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"maps"
 	"net/netip"
 	"slices"
@@ -139,6 +140,9 @@ type compiledDomain struct {
 
 // Compile validates p and prepares it for evaluation. It keeps no reference to p.
 func Compile(p *Policy) (*Compiled, error) {
+	if p == nil {
+		return nil, errors.New("compile policy: no policy")
+	}
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -165,7 +169,8 @@ func Compile(p *Policy) (*Compiled, error) {
 			cd.eff.Route = routeWithDefaults(*d.Route)
 		}
 		for _, r := range d.Recipients {
-			cd.recipients[strings.ToLower(strings.TrimSpace(r))] = true
+			a, _ := ParseAddress(r) // validated above; normalises a Unicode domain
+			cd.recipients[strings.ToLower(a)] = true
 		}
 		ips := global.clone()
 		ips.add(d.IPs)

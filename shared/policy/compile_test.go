@@ -92,6 +92,8 @@ domains:
     directory: true
     recipients: [alice@example.com, Bob@Example.com]
   example.org: {}
+  xn--mnchen-3ya.de:
+    recipients: [jörg@münchen.de]
 `)
 	for d, want := range map[string]bool{"example.com": true, "Example.COM": true, "example.org": true, "sub.example.com": false, "example.net": false, "": false} {
 		if got := c.Serves(d); got != want {
@@ -101,6 +103,7 @@ domains:
 	for r, want := range map[string]bool{
 		"alice@example.com": true, "ALICE@example.com": true, "bob@example.com": true,
 		"carol@example.com": false, "alice@example.org": false, "alice": false,
+		"jörg@xn--mnchen-3ya.de": true,
 	} {
 		if got := c.InDirectory(r); got != want {
 			t.Errorf("InDirectory(%q) = %v", r, got)

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/yaml"
 )
@@ -188,10 +189,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+var fieldCache sync.Map // reflect.Type → map[string]reflect.Type
+
 // jsonFields maps a struct's JSON field names to their types, with embedded structs' fields
 // promoted as encoding/json does.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
 	out := map[string]reflect.Type{}
+	defer fieldCache.Store(t, out)
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
