@@ -63,6 +63,15 @@ func TestCriteria(t *testing.T) {
 		{"body contains", crit("body", "contains", "top secret"), RuleInput{Msg: &message.Message{Text: "this is\nTOP\n\nSECRET stuff"}}, true},
 		{"body contains not", crit("body", "contains", "secret"), RuleInput{Msg: &message.Message{Text: "secretary"}}, false},
 		{"body matches", crit("body", "matches", `account\s+number\s*:\s*\d{8}`), RuleInput{Msg: &message.Message{Text: "Account Number: 12345678"}}, true},
+		{"body matches required literal absent", crit("body", "matches", `account\s+number`), RuleInput{Msg: &message.Message{Text: "Account Nr: 12345678"}}, false},
+		{"body matches alternation", crit("body", "matches", `(wire|bank) transfer`), RuleInput{Msg: &message.Message{Text: "a BANK  transfer"}}, false},
+		{"body matches alternation single space", crit("body", "matches", `(wire|bank) transfer`), RuleInput{Msg: &message.Message{Text: "a BANK transfer"}}, true},
+		{"body matches optional literal", crit("body", "matches", `pay(ment)? now`), RuleInput{Msg: &message.Message{Text: "pay now"}}, true},
+		{"body matches across case folding orbits", crit("body", "matches", `transfer|σοφος`), RuleInput{Msg: &message.Message{Text: "ΣΟΦΟΣ"}}, true},
+		{"body matches long s", crit("body", "matches", `transfer`), RuleInput{Msg: &message.Message{Text: "tranſfer"}}, true},
+		{"body matches final sigma", crit("body", "matches", `σοφοσ`), RuleInput{Msg: &message.Message{Text: "σοφος"}}, true},
+		{"body contains final sigma", crit("body", "contains", "σοφοσ"), RuleInput{Msg: &message.Message{Text: "ΣΟΦΟΣ"}}, true},
+		{"body matches case-sensitive literal", crit("body", "matches", `(?-i)URGENT`), RuleInput{Msg: &message.Message{Text: "very URGENT"}}, true},
 
 		// header:<Name>.
 		{"header contains", crit("header:X-Mailer", "contains", "mass mailer"), RuleInput{Msg: &message.Message{Header: message.Header{{Name: "x-mailer", Value: "Mass Mailer 3.0"}}}}, true},
@@ -203,6 +212,8 @@ func TestFold(t *testing.T) {
 		"ÜBER\u00a0Straße":     "über straße",
 		"":                     "",
 		"a\xffb":               "a\ufffdb",
+		"ΣΟΦΟΣ σοφος":          "σοφοσ σοφοσ",
+		"Straſſe \u212aelvin":  "strasse kelvin",
 	} {
 		if got := fold(in); got != want {
 			t.Errorf("fold(%q) = %q, want %q", in, got, want)
