@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"maps"
 	"net/netip"
 	"slices"
@@ -44,10 +43,10 @@ var Builtin = builtin()
 
 func builtin() Effective {
 	return Effective{
-		MaxMessageBytes:     50 * MiB,
+		MaxMessageBytes:     50 * mib,
 		MaxRecipients:       1000,
 		ArchiveMaxLayers:    20,
-		ArchiveMaxBytes:     60 * MiB,
+		ArchiveMaxBytes:     60 * mib,
 		ArchiveMaxFiles:     353,
 		ArchiveMaxRatio:     100,
 		ScanExceptionAction: verdict.Quarantine,
@@ -140,9 +139,6 @@ type compiledDomain struct {
 
 // Compile validates p and prepares it for evaluation. It keeps no reference to p.
 func Compile(p *Policy) (*Compiled, error) {
-	if p == nil {
-		return nil, errors.New("compile policy: no policy")
-	}
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}

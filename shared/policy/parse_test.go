@@ -111,6 +111,7 @@ func TestParseErrors(t *testing.T) {
 		{"route port 25", "domains:\n  example.com:\n    route: {host: mail.example.com, port: 25}\n", []string{`domains["example.com"].route.port: 25 is not allowed: AWS Lambda cannot open connections to port 25`}},
 		{"route port range", "domains:\n  example.com:\n    route: {host: mail.example.com, port: 70000}\n", []string{`domains["example.com"].route.port: 70000 is not allowed: must be between 1 and 65535`}},
 		{"route no host", "domains:\n  example.com:\n    route: {type: smtp}\n", []string{`domains["example.com"].route.host: is required for an smtp route`}},
+		{"route host with port", "domains:\n  example.com:\n    route: {host: 'mail.example.com:587'}\n", []string{`domains["example.com"].route.host: "mail.example.com:587" is not allowed: give the port in port, not in host`}},
 		{"route bad host", "domains:\n  example.com:\n    route: {host: 'mail server'}\n", []string{`domains["example.com"].route.host: "mail server" is not a valid host name or IP address`}},
 		{"route type", "domains:\n  example.com:\n    route: {type: lmtp, host: mail.example.com}\n", []string{`domains["example.com"].route.type: "lmtp" is not allowed: must be one of smtp, ses-forward`}},
 		{"route tls", "domains:\n  example.com:\n    route: {host: mail.example.com, tls: always}\n", []string{`domains["example.com"].route.tls: "always" is not allowed: must be one of required, opportunistic, verify`}},

@@ -118,14 +118,15 @@ func (in *RuleInput) folded(k kind, header string) string {
 		var vals []string
 		for _, f := range in.msg().Header {
 			if strings.EqualFold(f.Name, header) {
-				vals = append(vals, fold(f.Value))
+				vals = append(vals, fold(message.DecodeWords(f.Value)))
 			}
 		}
 		// NUL separates the fields: a phrase never spans two of them.
 		h := cachedHeader{name: header, folded: strings.Join(vals, "\x00")}
-		c = in.c()
 		c.headers = append(c.headers, h)
 		return h.folded
+	default:
+		return ""
 	}
 	if c.have&bit == 0 {
 		*slot = fold(in.raw(k))
@@ -357,9 +358,9 @@ func (r *CompiledRule) Rule() Rule { return r.rule }
 // one for match "any". Criteria are tested in order and testing stops once the outcome is
 // known. The fields mean:
 //
-//   - subject, body (the message's decoded text), header:<Name> (every field of that name, its
-//     value as it appears in the message), from (header From as "Name <addr>"), to (header To
-//     and Cc, the same way, comma-separated):
+//   - subject, body (the message's decoded text), header:<Name> (each field of that name, its
+//     value with RFC 2047 encoded words decoded), from (header From as "Name <addr>"), to
+//     (header To and Cc, the same way, comma-separated):
 //     "contains" is true when any value occurs as a whole word or phrase, ignoring case, with
 //     any run of white space in the text matching one space in the value: "invoice overdue"
 //     matches "Re: INVOICE\n  overdue!" but not "invoices overdue". A value starting or ending
@@ -481,7 +482,7 @@ func (c *criterion) matchRegexp(in *RuleInput) bool {
 			continue
 		}
 		for _, f := range in.msg().Header {
-			if strings.EqualFold(f.Name, c.header) && r.re.MatchString(f.Value) {
+			if strings.EqualFold(f.Name, c.header) && r.re.MatchString(message.DecodeWords(f.Value)) {
 				return true
 			}
 		}

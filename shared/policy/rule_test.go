@@ -77,6 +77,8 @@ func TestCriteria(t *testing.T) {
 		{"header contains", crit("header:X-Mailer", "contains", "mass mailer"), RuleInput{Msg: &message.Message{Header: message.Header{{Name: "x-mailer", Value: "Mass Mailer 3.0"}}}}, true},
 		{"header any field of that name", crit("header:Received", "contains", "evil"), RuleInput{Msg: &message.Message{Header: message.Header{{Name: "Received", Value: "from good"}, {Name: "Received", Value: "from evil"}}}}, true},
 		{"header phrase does not span fields", crit("header:Received", "contains", "good from"), RuleInput{Msg: &message.Message{Header: message.Header{{Name: "Received", Value: "from good"}, {Name: "Received", Value: "from evil"}}}}, false},
+		{"header encoded words", crit("header:X-Note", "contains", "überweisung sofort"), RuleInput{Msg: &message.Message{Header: message.Header{{Name: "X-Note", Value: "=?utf-8?q?=C3=9Cberweisung_sofort?="}}}}, true},
+		{"header matches encoded words", crit("header:X-Note", "matches", `^Überweisung`), RuleInput{Msg: &message.Message{Header: message.Header{{Name: "X-Note", Value: "=?utf-8?q?=C3=9Cberweisung_sofort?="}}}}, true},
 		{"header absent", crit("header:X-Mailer", "contains", "x"), RuleInput{Msg: &message.Message{Header: message.Header{{Name: "Subject", Value: "x"}}}}, false},
 		{"header matches", crit("header:X-Spam-Score", "matches", `^[5-9]\.`), RuleInput{Msg: &message.Message{Header: message.Header{{Name: "X-Spam-Score", Value: "7.5"}}}}, true},
 		{"header matches other field", crit("header:X-Spam-Score", "matches", `.`), RuleInput{Msg: &message.Message{Header: message.Header{{Name: "X-Other", Value: "7.5"}}}}, false},

@@ -1,9 +1,12 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -15,19 +18,19 @@ import (
 
 // Limits on Settings values.
 const (
-	KiB = 1 << 10
-	MiB = 1 << 20
-	GiB = 1 << 30
+	kib = 1 << 10
+	mib = 1 << 20
+	gib = 1 << 30
 
-	MinMessageBytes    = 1 * KiB
-	MaxMessageBytes    = 150 * MiB
-	MaxRecipientsLimit = 100000
-	MaxArchiveLayers   = 100
-	MinArchiveBytes    = 1 * KiB
-	MaxArchiveBytes    = 1 * GiB
-	MaxArchiveFiles    = 100000
-	MaxAggressiveness  = 4
-	MaxSubjectTagLen   = 64 // characters
+	minMessageBytes   = 1 * kib
+	maxMessageBytes   = 150 * mib
+	maxRecipients     = 100000
+	maxArchiveLayers  = 100
+	minArchiveBytes   = 1 * kib
+	maxArchiveBytes   = 1 * gib
+	maxArchiveFiles   = 100000
+	maxAggressiveness = 4
+	maxSubjectTag     = 64 // characters
 )
 
 // The words the string settings take.
@@ -41,6 +44,9 @@ var (
 // Validate checks the whole document and returns a *ValidationError listing every problem,
 // or nil.
 func (p *Policy) Validate() error {
+	if p == nil {
+		return errors.New("no policy")
+	}
 	var ps problems
 	p.validate(&ps)
 	return ps.err()
@@ -94,11 +100,11 @@ func validDomainName(ps *problems, path, name string) {
 }
 
 func (s *Settings) validate(ps *problems, path string) {
-	intRange(ps, field(path, "maxMessageBytes"), s.MaxMessageBytes, MinMessageBytes, MaxMessageBytes, "between 1024 (1 KiB) and 157286400 (150 MiB); SES itself refuses mail over 40 MB")
-	intRange(ps, field(path, "maxRecipients"), s.MaxRecipients, 1, MaxRecipientsLimit, "")
-	intRange(ps, field(path, "archiveMaxLayers"), s.ArchiveMaxLayers, 1, MaxArchiveLayers, "")
-	intRange(ps, field(path, "archiveMaxBytes"), s.ArchiveMaxBytes, MinArchiveBytes, MaxArchiveBytes, "between 1024 (1 KiB) and 1073741824 (1 GiB)")
-	intRange(ps, field(path, "archiveMaxFiles"), s.ArchiveMaxFiles, 1, MaxArchiveFiles, "")
+	intRange(ps, field(path, "maxMessageBytes"), s.MaxMessageBytes, minMessageBytes, maxMessageBytes, "between 1024 (1 KiB) and 157286400 (150 MiB); SES itself refuses mail over 40 MB")
+	intRange(ps, field(path, "maxRecipients"), s.MaxRecipients, 1, maxRecipients, "")
+	intRange(ps, field(path, "archiveMaxLayers"), s.ArchiveMaxLayers, 1, maxArchiveLayers, "")
+	intRange(ps, field(path, "archiveMaxBytes"), s.ArchiveMaxBytes, minArchiveBytes, maxArchiveBytes, "between 1024 (1 KiB) and 1073741824 (1 GiB)")
+	intRange(ps, field(path, "archiveMaxFiles"), s.ArchiveMaxFiles, 1, maxArchiveFiles, "")
 	if r := s.ArchiveMaxRatio; r != nil && !(*r >= 1 && *r <= 1e9) {
 		ps.add(field(path, "archiveMaxRatio"), "%v is not allowed: must be at least 1 (uncompressed size / compressed size)", *r)
 	}
@@ -112,7 +118,7 @@ func (s *Settings) validate(ps *problems, path string) {
 	if t := s.SubjectTag; t != nil {
 		subjectTag(ps, field(path, "subjectTag"), *t)
 	}
-	intRange(ps, field(path, "aggressiveness"), s.Aggressiveness, 0, MaxAggressiveness, "between 0 (look up, never block) and 4 (most aggressive)")
+	intRange(ps, field(path, "aggressiveness"), s.Aggressiveness, 0, maxAggressiveness, "between 0 (look up, never block) and 4 (most aggressive)")
 	oneOf(ps, field(path, "sensitivity"), s.Sensitivity, Sensitivities)
 	action(ps, field(path, "blockedSenderAction"), s.BlockedSenderAction)
 	action(ps, field(path, "blockedIPAction"), s.BlockedIPAction)
@@ -160,8 +166,8 @@ func oneOf(ps *problems, path string, v *string, allowed []string) {
 
 func subjectTag(ps *problems, path, t string) {
 	switch {
-	case utf8.RuneCountInString(t) > MaxSubjectTagLen:
-		ps.add(path, "%q is not allowed: must be at most %d characters", t, MaxSubjectTagLen)
+	case utf8.RuneCountInString(t) > maxSubjectTag:
+		ps.add(path, "%q is not allowed: must be at most %d characters", t, maxSubjectTag)
 	case hasControl(t):
 		ps.add(path, "%q is not allowed: must not contain line breaks or control characters", t)
 	}
@@ -206,7 +212,9 @@ func validateRoute(ps *problems, path, domain string, r Route) {
 		if r.Host == "" {
 			ps.add(field(path, "host"), "is required for an smtp route: the customer mail server's name or IP address")
 		} else if _, err := netip.ParseAddr(r.Host); err != nil {
-			if _, reason := checkDomain(r.Host); reason != "" {
+			if _, _, err := net.SplitHostPort(r.Host); err == nil {
+				ps.add(field(path, "host"), "%q is not allowed: give the port in port, not in host", r.Host)
+			} else if _, reason := checkDomain(r.Host); reason != "" {
 				ps.add(field(path, "host"), "%q is not a valid host name or IP address: %s", r.Host, reason)
 			}
 		}
@@ -488,7 +496,7 @@ func validateCriterion(ps *problems, path string, c Criterion) {
 		return
 	}
 	op := field(path, "op")
-	if !containsStr(ops, c.Op) {
+	if !slices.Contains(ops, c.Op) {
 		if c.Op == "" {
 			ps.add(op, "is required for %s: %s", c.Field, strings.Join(ops, " or "))
 		} else {
@@ -561,15 +569,6 @@ var typeHints = map[string]string{
 	"macho": "mach-o", "txt": "text", "htm": "html",
 }
 
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // compileRegexp compiles a criterion's regular expression, case-insensitive unless it opts
 // out with (?-i).
 func compileRegexp(s string) (*regexp.Regexp, error) {
@@ -587,7 +586,7 @@ func ParseSize(s string) (int64, error) {
 	for _, u := range []struct {
 		suffix string
 		mult   int64
-	}{{"kib", KiB}, {"mib", MiB}, {"gib", GiB}, {"kb", KiB}, {"mb", MiB}, {"gb", GiB}, {"k", KiB}, {"m", MiB}, {"g", GiB}, {"b", 1}} {
+	}{{"kib", kib}, {"mib", mib}, {"gib", gib}, {"kb", kib}, {"mb", mib}, {"gb", gib}, {"k", kib}, {"m", mib}, {"g", gib}, {"b", 1}} {
 		if strings.HasSuffix(t, u.suffix) {
 			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
 			break
