@@ -1,20 +1,22 @@
 package message_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/moatmail/moat/shared/archive"
+	"github.com/moatmail/moat/shared/archive/archivetest"
 	"github.com/moatmail/moat/shared/filetype"
 	"github.com/moatmail/moat/shared/message"
 	"github.com/moatmail/moat/shared/message/messagetest"
@@ -238,37 +240,57 @@ func TestParseClientIP(t *testing.T) {
 	}
 }
 
-func TestParseZipAttachment(t *testing.T) {
-	var zb bytes.Buffer
-	zw := zip.NewWriter(&zb)
-	w, _ := zw.Create("readme.txt")
-	io.WriteString(w, strings.Repeat("hello ", 100))
-	zw.Close()
-	raw := messagetest.New().From("alice@example.org").Text("see zip").
-		Attach("files.zip", "application/zip", zb.Bytes()).Bytes()
-	m, err := message.Parse(bytes.NewReader(raw), message.Options{})
-	if err != nil {
-		t.Fatal(err)
+func TestParseArchiveAttachments(t *testing.T) {
+	files := map[string][]byte{"readme.txt": []byte(strings.Repeat("hello ", 100)), "run.exe": []byte("MZ")}
+	tests := []struct {
+		name string
+		data []byte
+		typ  filetype.Type // Part.Type
+	}{
+		{"zip", archivetest.Zip(files), filetype.ZIP},
+		{"nested zip", archivetest.Nested(3, "run.exe", []byte("MZ")), filetype.ZIP},
+		{"tar.gz", archivetest.TarGz(files), filetype.GZIP},
+		{"docx", archivetest.OOXML(2, false), filetype.OOXML},
 	}
-	if len(m.Parts) != 2 || m.Parts[1].Size != int64(zb.Len()) {
-		t.Fatalf("Parts = %+v", m.Parts)
-	}
-	if filetype.Detect(zb.Bytes()) != filetype.ZIP {
-		t.Skip("filetype.Detect does not recognise zip yet (stub)")
-	}
-	p := m.Parts[1]
-	if p.Type != filetype.ZIP || p.Archive == nil || p.Archive.Format != filetype.ZIP {
-		t.Errorf("Type = %q, Archive = %+v; want a zip report", p.Type, p.Archive)
+	opts := message.Options{Archive: archive.Limits{MaxFiles: 50}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := messagetest.New().From("alice@example.org").Text("see attached").
+				Attach("files", "application/octet-stream", tt.data).Bytes()
+			m, err := message.Parse(bytes.NewReader(raw), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Parts) != 2 || m.Parts[1].Size != int64(len(tt.data)) || m.Parts[1].Archive == nil {
+				t.Fatalf("Parts = %+v, want the attachment with an archive report", m.Parts)
+			}
+			p := m.Parts[1]
+			// The report is archive.Inspect's on exactly the attachment's bytes.
+			want := archive.Inspect(tt.data, filetype.Detect(tt.data), opts.Archive)
+			if !reflect.DeepEqual(*p.Archive, want) {
+				t.Errorf("Archive = %+v, want %+v", *p.Archive, want)
+			}
+			if tt.typ == filetype.OOXML && want.Format != filetype.OOXML {
+				t.Skip("archive.Inspect does not recognise Office documents yet")
+			}
+			if p.Type != tt.typ {
+				t.Errorf("Type = %q, want %q", p.Type, tt.typ)
+			}
+		})
 	}
 
-	// Over MaxArchive: not buffered, reported as over the byte limit.
-	m, err = message.Parse(bytes.NewReader(raw), message.Options{MaxArchive: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a := m.Parts[1].Archive; a == nil || len(a.Exceeded) != 1 || a.Exceeded[0] != archive.LimitBytes {
-		t.Errorf("Archive = %+v, want Exceeded [bytes]", a)
-	}
+	t.Run("over MaxArchive", func(t *testing.T) {
+		raw := messagetest.New().From("alice@example.org").
+			Attach("files.zip", "application/zip", archivetest.Zip(files)).Bytes()
+		m, err := message.Parse(bytes.NewReader(raw), message.Options{MaxArchive: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := m.Parts[1].Archive
+		if a == nil || a.Format != filetype.ZIP || !slices.Equal(a.Exceeded, []archive.Limit{archive.LimitBytes}) {
+			t.Errorf("Archive = %+v, want a zip report with Exceeded [bytes]", a)
+		}
+	})
 }
 
 func TestParseNoHeader(t *testing.T) {

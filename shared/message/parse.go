@@ -205,13 +205,7 @@ func (l *leaf) detect() {
 }
 
 // isArchive reports whether parts of type t are inspected as archives (OOXML is a zip).
-func isArchive(t filetype.Type) bool {
-	switch t {
-	case filetype.ZIP, filetype.GZIP, filetype.TAR, filetype.BZIP2, filetype.OOXML:
-		return true
-	}
-	return false
-}
+func isArchive(t filetype.Type) bool { return t.Archive() || t == filetype.OOXML }
 
 // commit records the leaf part just read.
 func (st *state) commit() {
@@ -230,6 +224,9 @@ func (st *state) commit() {
 			rep = archive.Report{Format: part.Type, Exceeded: []archive.Limit{archive.LimitBytes}}
 		} else {
 			rep = archive.Inspect(l.abuf, part.Type, st.opts.Archive)
+			if rep.Format == filetype.OOXML { // a zip that is an Office document
+				part.Type = filetype.OOXML
+			}
 		}
 		part.Archive = &rep
 		if cap(l.abuf) > keepMax {
