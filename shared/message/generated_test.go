@@ -500,3 +500,31 @@ func TestParseHostileInputIsLinear(t *testing.T) {
 		})
 	}
 }
+
+// A junk line in a part's header must not hide that part, or the ones after it, from the scan
+// (mime/multipart stops at such a line).
+func TestParseJunkPartHeaderDoesNotHideAttachment(t *testing.T) {
+	raw := "From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n" +
+		"--b\r\nX-Junk no colon\r\nContent-Type: application/octet-stream\r\n" +
+		"Content-Disposition: attachment; filename=evil.exe\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		"TVqQAAMAAAAEAAAA//8AAA==\r\n" +
+		"--b\r\nContent-Type: application/octet-stream; name=second.exe\r\n\r\nMZ\r\n--b--\r\n"
+	m, err := message.Parse(strings.NewReader(raw), message.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range m.Parts {
+		names = append(names, p.Filename)
+	}
+	if !slices.Equal(names, []string{"", "evil.exe", "second.exe"}) {
+		t.Errorf("filenames = %q, want both executables found", names)
+	}
+	if m.Parts[1].Type != filetype.PE || m.Parts[1].Size != 16 {
+		t.Errorf("evil.exe = %+v, want 16 bytes of type pe", m.Parts[1])
+	}
+	if !slices.Contains(m.Defects, message.DefectHeaderNoColon) {
+		t.Errorf("Defects = %q, want %q", m.Defects, message.DefectHeaderNoColon)
+	}
+}

@@ -49,7 +49,7 @@ func (o Options) withDefaults() Options {
 
 // Parse reads a message from r to its end and parses it. It streams: memory stays bounded
 // whatever the message size, except that an archive attachment's decoded bytes (at most
-// Options.MaxArchive) are held for inspection.
+// Options.MaxArchive) are held for inspection. It is safe for concurrent use.
 //
 // Parse returns an error only when reading r fails. Malformed content is not an error: it is
 // recorded in Message.Defects, and Message.Unscannable says when the message could not be
@@ -240,7 +240,14 @@ func (st *state) commit() {
 }
 
 // parser reads one byte stream: the message, or the decoded content of an encoded
-// multipart or message/rfc822 entity.
+// message/rfc822 entity.
+//
+// The MIME structure is read with one line scanner and a stack of the open multiparts'
+// boundaries, not with mime/multipart: that gives up on a part whose header has a line
+// without a colon, and on every part after it, which would let a sender hide an attachment
+// that mail clients still show; it also needs a reader per nesting level. A line is checked
+// against every open boundary, innermost first, so a part missing its closing delimiter ends
+// at its parent's next one.
 type parser struct {
 	st      *state
 	br      *bufio.Reader
