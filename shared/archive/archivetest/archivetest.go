@@ -23,6 +23,18 @@ import (
 func Zip(files map[string][]byte) []byte {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
+	// One deflate writer, reset for each file, and the fastest level: tests build big zips, and
+	// under the race detector a new writer per file costs seconds.
+	var fw *flate.Writer
+	zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
+		if fw == nil {
+			var err error
+			fw, err = flate.NewWriter(w, flate.BestSpeed)
+			return fw, err
+		}
+		fw.Reset(w)
+		return fw, nil
+	})
 	for _, name := range sortedNames(files) {
 		w, err := zw.Create(name)
 		check(err)
