@@ -20,7 +20,7 @@ func main() {
 	err := run()
 	jsii.Close()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "moat:", strings.ReplaceAll(err.Error(), "\n", "\n  - "))
+		fmt.Fprintln(os.Stderr, "\nmoat:", strings.ReplaceAll(err.Error(), "\n", "\n  - "))
 		os.Exit(1)
 	}
 }

@@ -173,11 +173,23 @@ func Parse(context map[string]any) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", k, err))
 		}
 	}
-	if len(errs) > 0 {
-		return c, errors.Join(errs...)
+	failed := map[string]bool{}
+	for _, k := range Keys {
+		for _, e := range errs {
+			if strings.HasPrefix(e.Error(), k+":") || strings.HasPrefix(e.Error(), k+".") {
+				failed[k] = true
+			}
+		}
 	}
 	c.defaults()
-	return c, c.Validate()
+	// Check the rest too, leaving out what follows from a value that could not be read.
+	for _, e := range c.problems() {
+		key := strings.FieldsFunc(e.Error(), func(r rune) bool { return r == ' ' || r == '.' || r == '[' || r == ':' })[0]
+		if !failed[key] {
+			errs = append(errs, e)
+		}
+	}
+	return c, errors.Join(errs...)
 }
 
 // ownKey matches the shape of Moat's keys (camelCase words), so that a misspelt one is reported
@@ -310,7 +322,9 @@ var (
 )
 
 // Validate checks a configuration with its defaults applied and reports every problem.
-func (c Config) Validate() error {
+func (c Config) Validate() error { return errors.Join(c.problems()...) }
+
+func (c Config) problems() []error {
 	var errs []error
 	bad := func(key string, value any, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s %s: %s", key, quote(value), fmt.Sprintf(format, args...)))
@@ -416,7 +430,7 @@ func (c Config) Validate() error {
 	default:
 		bad("logLevel", c.LogLevel, "want debug, info, warn or error")
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func (c Config) validateDomain(name string, d Domain) []error {

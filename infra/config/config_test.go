@@ -158,6 +158,11 @@ func TestParseInvalid(t *testing.T) {
 		{"concurrency too high", func(m map[string]any) { m["reservedConcurrency"] = map[string]any{"inbound": 1000} }, []string{"reservedConcurrency.inbound 1000"}},
 		{"bad log level", func(m map[string]any) { m["logLevel"] = "verbose" }, []string{`logLevel "verbose"`}},
 		{"bad -c JSON", func(m map[string]any) { m["kmsKey"] = "yes" }, []string{`kmsKey: yes`}},
+		{"unreadable and invalid values together", func(m map[string]any) {
+			m["domian"] = 1
+			m["retention"] = "[1]"
+			m["region"] = "mars-1"
+		}, []string{`context key "domian"`, "retention: want an object, not a JSON array", `region "mars-1"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,22 +193,35 @@ func TestParseReportsAll(t *testing.T) {
 	}
 }
 
-// The repository's cdk.json and the README's example must stay valid.
+// The repository's cdk.json and the README's complete example must stay valid.
 func TestExamplesParse(t *testing.T) {
-	for _, path := range []string{"../../cdk.json", "testdata/example.cdk.json"} {
-		t.Run(path, func(t *testing.T) {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Skipf("no %s: %v", path, err)
-			}
-			var doc struct {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "```json\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("infra/README.md has no ```json example")
+	}
+	cdkJSON, err := os.ReadFile("../../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, doc := range map[string]string{"cdk.json": string(cdkJSON), "README example": block} {
+		t.Run(name, func(t *testing.T) {
+			var d struct {
+				App     string         `json:"app"`
 				Context map[string]any `json:"context"`
 			}
-			if err := json.Unmarshal(b, &doc); err != nil {
-				t.Fatalf("%s: %v", path, err)
+			if err := json.Unmarshal([]byte(doc), &d); err != nil {
+				t.Fatalf("%s: %v", name, err)
 			}
-			if _, err := Parse(doc.Context); err != nil {
-				t.Errorf("%s: %v", path, err)
+			if !strings.Contains(d.App, "scripts/build-functions.sh") || !strings.Contains(d.App, "./infra") {
+				t.Errorf("app %q does not build the functions and run ./infra", d.App)
+			}
+			if _, err := Parse(d.Context); err != nil {
+				t.Errorf("%s: %v", name, err)
 			}
 		})
 	}

@@ -11,9 +11,9 @@ import (
 // shared/schema, with its dead-letter queue) and, once functions/deliver exists, its consumer.
 // The delivery issue adds the function with Functions.New and wires it with AddConsumer.
 type Delivery struct {
-	constructs.Construct
-	Queue   *Queue
-	Deliver *Function // nil until functions/deliver exists
+	Construct constructs.Construct // the scope of its resources
+	Queue     *Queue
+	Deliver   *Function // nil until functions/deliver exists
 }
 
 // DeliveryProps are what delivery uses.

@@ -30,9 +30,9 @@ const (
 // Filtering is the inbound function, which SES invokes for every received message, with the
 // grants it needs and the queue where its failed events land.
 type Filtering struct {
-	constructs.Construct
-	Inbound  *Function
-	Failures awssqs.Queue // on-failure destination of the asynchronous invocations
+	Construct constructs.Construct // the scope of its resources
+	Inbound   *Function
+	Failures  awssqs.Queue // on-failure destination of the asynchronous invocations
 }
 
 // FilteringProps are what the inbound function uses.

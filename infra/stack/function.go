@@ -28,7 +28,6 @@ type Functions struct {
 	LogLevel   string         // LOG_LEVEL of every function
 	Reserved   map[string]int // reserved concurrency by function name
 	Monitoring *Monitoring    // watches every function; nil: no alarms
-	made       map[string]*Function
 }
 
 // FunctionProps describe one function.
@@ -42,11 +41,11 @@ type FunctionProps struct {
 
 // Function is a Go function with its role and log group.
 type Function struct {
-	constructs.Construct
-	Name     string
-	Function awslambda.Function
-	Role     awsiam.Role
-	Logs     awslogs.LogGroup
+	Construct constructs.Construct // the scope of its resources
+	Name      string
+	Function  awslambda.Function
+	Role      awsiam.Role
+	Logs      awslogs.LogGroup
 }
 
 // Check reports the functions whose bootstrap has not been built.
@@ -108,10 +107,6 @@ func (f *Functions) New(scope constructs.Construct, id string, p FunctionProps) 
 	if f.Monitoring != nil {
 		f.Monitoring.WatchFunction(id, fn)
 	}
-	if f.made == nil {
-		f.made = map[string]*Function{}
-	}
-	f.made[p.Name] = out
 	return out
 }
 

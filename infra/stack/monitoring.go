@@ -31,7 +31,7 @@ const (
 // Monitoring owns the topics from shared/schema (the alert topic with the configured e-mail
 // subscriptions), the alarms, and the mail-flow dashboard.
 type Monitoring struct {
-	constructs.Construct
+	Construct constructs.Construct    // the scope of its resources
 	Topics    map[string]awssns.Topic // by schema ID
 	Alerts    awssns.Topic
 	action    awscloudwatch.IAlarmAction

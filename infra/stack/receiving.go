@@ -29,7 +29,7 @@ const ActivatorResourceType = "Custom::ActiveReceiptRuleSet"
 // outputs listing them, the receipt rule set and its one rule (store in S3, then invoke the
 // inbound function asynchronously), and the custom resource that activates the rule set.
 type Receiving struct {
-	constructs.Construct
+	Construct  constructs.Construct // the scope of its resources
 	RuleSet    awsses.ReceiptRuleSet
 	Rule       awsses.CfnReceiptRule
 	Identities map[string]awsses.EmailIdentity // by domain

@@ -21,7 +21,7 @@ type Props struct {
 
 // Moat is the whole gateway in one stack.
 type Moat struct {
-	awscdk.Stack
+	Stack      awscdk.Stack
 	Storage    *Storage
 	Monitoring *Monitoring
 	Filtering  *Filtering

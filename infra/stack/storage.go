@@ -19,11 +19,11 @@ import (
 // (and its access-log bucket), the tables and queues that shared/schema describes, and the
 // optional customer managed key that encrypts them.
 type Storage struct {
-	constructs.Construct
-	Key    awskms.Key // nil unless kmsKey is configured
-	Bucket awss3.Bucket
-	Tables map[string]awsdynamodb.Table // by schema ID
-	Queues map[string]*Queue            // by schema ID
+	Construct constructs.Construct // the scope of its resources
+	Key       awskms.Key           // nil unless kmsKey is configured
+	Bucket    awss3.Bucket
+	Tables    map[string]awsdynamodb.Table // by schema ID
+	Queues    map[string]*Queue            // by schema ID
 }
 
 // Queue is a schema queue and its dead-letter queue.

@@ -1,0 +1,6 @@
+//go:build !race
+
+package stack
+
+// closeJSII: see race_test.go.
+const closeJSII = true
