@@ -44,6 +44,9 @@ const (
 	// quoted-printable transfer encoding (RFC 2045 forbids it). On a multipart it is ignored,
 	// as mail clients do; a message/rfc822 is decoded and parsed, as a client saving it would.
 	DefectEncodedContainer = "encoded-container"
+	// DefectNotMessage: a message/rfc822 entity whose content is a file (its first line is not
+	// a header field and it starts with a file signature); it is scanned as a file part.
+	DefectNotMessage = "not-a-message"
 	// DefectUnknownCharset: a text part in a charset we cannot decode; its bytes are taken as
 	// UTF-8 when valid, else as Latin-1.
 	DefectUnknownCharset = "unknown-charset"

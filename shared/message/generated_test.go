@@ -528,3 +528,33 @@ func TestParseJunkPartHeaderDoesNotHideAttachment(t *testing.T) {
 		t.Errorf("Defects = %q, want %q", m.Defects, message.DefectHeaderNoColon)
 	}
 }
+
+// A file labelled message/rfc822 is scanned as the file it is, not parsed as a message.
+func TestParseFileLabelledAsMessage(t *testing.T) {
+	zipped := archivetest.Zip(map[string][]byte{"run.exe": []byte("MZ")})
+	for _, cte := range []string{"base64", "binary"} {
+		t.Run(cte, func(t *testing.T) {
+			content := string(zipped)
+			if cte == "base64" {
+				content = base64.StdEncoding.EncodeToString(zipped)
+			}
+			raw := "From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+				"--b\r\nContent-Type: message/rfc822; name=invoice.zip\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\n" +
+				content + "\r\n--b--\r\n"
+			m, err := message.Parse(strings.NewReader(raw), message.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Parts) != 1 {
+				t.Fatalf("Parts = %+v, want the zip", m.Parts)
+			}
+			p := m.Parts[0]
+			if p.ContentType != "message/rfc822" || p.Filename != "invoice.zip" || p.Type != filetype.ZIP || p.Archive == nil || p.Size != int64(len(zipped)) {
+				t.Errorf("Part = %+v, want the %d-byte zip with an archive report", p, len(zipped))
+			}
+			if !slices.Contains(m.Defects, message.DefectNotMessage) || m.Unscannable != "" {
+				t.Errorf("Defects = %q, Unscannable = %q; want %q", m.Defects, m.Unscannable, message.DefectNotMessage)
+			}
+		})
+	}
+}

@@ -716,6 +716,12 @@ func (p *parser) embedded(in *partInfo, depth int) term {
 		st.defect(DefectEncodedContainer)
 		return p.decoded(in, depth)
 	}
+	if p.notMessage() {
+		st.defect(DefectNotMessage)
+		t := p.body(in, depth)
+		st.commit()
+		return t
+	}
 	end, t := p.readHeader(false)
 	var inner partInfo
 	p.info(&inner, "text/plain")
@@ -724,6 +730,25 @@ func (p *parser) embedded(in *partInfo, depth int) term {
 		return t
 	}
 	return p.entity(&inner, depth+1)
+}
+
+// notMessage reports whether the entity about to be read, declared message/rfc822, is really
+// a file: its first line is not a header field and its head has a file signature. Scanned as a
+// message, a zip so labelled would escape archive inspection.
+func (p *parser) notMessage() bool {
+	head, _ := p.br.Peek(filetype.HeadSize)
+	line := head
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		line = head[:i]
+	}
+	if colon := bytes.IndexByte(line, ':'); colon > 0 && validName(bytes.TrimRight(line[:colon], " \t")) {
+		return false
+	}
+	switch filetype.Detect(head) {
+	case filetype.Text, filetype.HTML, filetype.Unknown:
+		return false
+	}
+	return true
 }
 
 // decoded parses a base64 or quoted-printable message/rfc822 entity (a client saving the
