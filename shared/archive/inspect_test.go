@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -590,6 +591,31 @@ func TestReportsAreIndependent(t *testing.T) {
 	if got := fmt.Sprint(a); got != want {
 		t.Errorf("report changed:\n%s\n%s", want, got)
 	}
+}
+
+func TestConcurrent(t *testing.T) {
+	inputs := [][]byte{
+		archivetest.Nested(4, "run.exe", exe),
+		archivetest.TarGz(map[string][]byte{"a.zip": archivetest.Zip(manyFiles(10))}),
+		archivetest.OOXML(20, true),
+		archivetest.Bomb(8 << 20),
+	}
+	want := make([]string, len(inputs))
+	for i, in := range inputs {
+		want[i] = fmt.Sprint(inspect(in, archive.Limits{}))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for k := range 20 {
+				i := (g + k) % len(inputs)
+				if got := fmt.Sprint(inspect(inputs[i], archive.Limits{})); got != want[i] {
+					t.Errorf("input %d: %s, want %s", i, got, want[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func BenchmarkInspectSmallZip(b *testing.B) {
