@@ -37,8 +37,7 @@
 //
 // Counter items carry no index attributes, so they appear in no index.
 //
-// Records, errors and nothing else leave this package: it logs nothing, and its errors name
-// message IDs but never addresses or subjects.
+// The package logs nothing; its errors name message IDs, never addresses or subjects.
 package tracking
 
 import (
@@ -101,7 +100,7 @@ type Record struct {
 	Sender    string            `json:"sender"`             // envelope sender; empty for <>
 	From      string            `json:"from,omitempty"`     // header From address
 	Subject   string            `json:"subject,omitempty"`  // never logged
-	ClientIP  string            `json:"clientIP,omitempty"` // the connecting client's IP
+	ClientIP  string            `json:"clientIP,omitempty"` // the connecting client's IP, in canonical form
 	Size      int64             `json:"size"`
 	Traffic   Traffic           `json:"traffic"`
 	Status    Status            `json:"status"`
