@@ -51,7 +51,7 @@ rules:
     action: bounce
 `
 
-func compile(t *testing.T, doc string) *policy.Compiled {
+func compile(t testing.TB, doc string) *policy.Compiled {
 	t.Helper()
 	p, err := policy.Parse([]byte(doc))
 	if err != nil {
