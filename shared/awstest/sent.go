@@ -64,4 +64,3 @@ func destinations(raw json.RawMessage) []string {
 	}
 	return list
 }
-
