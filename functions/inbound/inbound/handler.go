@@ -1,4 +1,6 @@
-package main
+// Package inbound is the inbound function's handler: it reads the message SES stored, runs the
+// filter core and carries out each recipient's verdict (track, quarantine, bounce, queue).
+package inbound
 
 import (
 	"context"
