@@ -22,7 +22,7 @@ func Detect(head []byte) Type {
 	if t := magic(head); t != Unknown {
 		return t
 	}
-	if bytes.Index(head, pdfMagic) >= 0 {
+	if bytes.Contains(head, pdfMagic) {
 		return PDF
 	}
 	if isHTML(head) {

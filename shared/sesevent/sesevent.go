@@ -28,7 +28,7 @@ func Decode(data []byte) (events.SimpleEmailEvent, error) {
 	}
 	for i, r := range ev.Records {
 		if err := Validate(r); err != nil {
-			return ev, fmt.Errorf("Records[%d]: %w", i, err)
+			return ev, fmt.Errorf("event Records[%d]: %w", i, err)
 		}
 	}
 	return ev, nil
