@@ -35,6 +35,11 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	args, err := parseGlobals(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "moatctl: %v\n", err)
+		return 2
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -48,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	err := cmd.run(args[1:], stdout, stderr)
+	err = cmd.run(args[1:], stdout, stderr)
 	switch {
 	case err == nil:
 		return 0
@@ -62,7 +67,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: moatctl COMMAND [flags] [args]\n\ncommands:")
+	fmt.Fprintln(w, "usage: moatctl [--local] [--stage NAME] [--region R] COMMAND [flags] [args]")
+	fmt.Fprintln(w, "\nWithout --local, commands that need the gateway find the stack Moat-<stage> (default")
+	fmt.Fprintln(w, "stage prod) with the AWS credential chain; --local uses the stack of make local.\n\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
