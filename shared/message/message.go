@@ -39,6 +39,22 @@ type Part struct {
 	Archive     *archive.Report `json:"archive,omitempty"`  // set when Type is an archive
 }
 
+// Link is one hyperlink of an HTML part.
+type Link struct {
+	Href string `json:"href"`           // the href attribute, entities decoded, at most 2 KiB
+	Text string `json:"text,omitempty"` // the visible link text, white space collapsed, at most 256 bytes
+}
+
+// Form is one HTML form. A password input outside any form is recorded as a form without an
+// action.
+type Form struct {
+	Action   string `json:"action,omitempty"`   // the action attribute, at most 2 KiB
+	Password bool   `json:"password,omitempty"` // holds an <input type="password">
+}
+
+// MaxLinks bounds Message.Links and Message.Forms each.
+const MaxLinks = 1000
+
 // Message is a parsed message.
 type Message struct {
 	Header    Header
@@ -55,6 +71,10 @@ type Message struct {
 	// Text is the decoded text of the text/plain and text/html parts (HTML reduced to text),
 	// joined, at most Options.MaxTextBytes.
 	Text string
+	// Links are the hyperlinks (<a href>) of the text/html parts, at most MaxLinks, and Forms
+	// their forms, for the phishing heuristics. Only HTML reduced into Text is looked at.
+	Links []Link
+	Forms []Form
 	// Defects are malformations noticed while parsing ("header-too-large",
 	// "mime-depth", "bad-base64", "missing-boundary", ...); parsing carries on past them.
 	Defects []string

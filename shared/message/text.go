@@ -3,7 +3,14 @@ package message
 import (
 	"bytes"
 	"html"
+	"strings"
 	"unicode/utf8"
+)
+
+// Bounds on what a link records.
+const (
+	maxHref     = 2 << 10
+	maxLinkText = 256
 )
 
 // addText converts a text part's collected content to UTF-8 and appends it to the message
@@ -30,7 +37,7 @@ func (st *state) addText(html bool, charset string, raw []byte, cut bool) {
 		st.text = append(st.text, '\n')
 	}
 	if html {
-		st.text = appendHTML(st.text, b, limit)
+		st.text = appendHTML(st.text, b, limit, st.msg)
 		st.text = bytes.TrimRight(st.text, " \n")
 	} else {
 		st.text = appendPlain(st.text, b, limit)
@@ -77,10 +84,22 @@ func appendPlain(dst, src []byte, limit int) []byte {
 
 // appendHTML appends the text of the HTML in src: tags dropped (block-level ones become line
 // breaks), script and style content and comments dropped, entities decoded, white space
-// collapsed. It is a cheap scan, not an HTML parser; it stops once dst reaches limit.
-func appendHTML(dst, src []byte, limit int) []byte {
+// collapsed. It is a cheap scan, not an HTML parser; it stops once dst reaches limit. Links and
+// forms go to m when it is not nil.
+func appendHTML(dst, src []byte, limit int, m *Message) []byte {
 	sp := len(dst) == 0 || isSpace(dst[len(dst)-1])
 	i := 0
+	link := -1 // index in m.Links of the open <a>, whose text starts at dst[linkAt:]
+	linkAt := 0
+	form := -1 // index in m.Forms of the open <form>
+	closeLink := func() {
+		if link >= 0 && linkAt <= len(dst) {
+			t := bytes.TrimSpace(dst[linkAt:])
+			m.Links[link].Text = string(truncUTF8(t, maxLinkText))
+		}
+		link = -1
+	}
+	defer closeLink()
 	for i < len(src) && len(dst) < limit {
 		if src[i] != '<' {
 			j := bytes.IndexByte(src[i:], '<')
@@ -131,6 +150,33 @@ func appendHTML(dst, src []byte, limit int) []byte {
 			n++
 		}
 		end := tagEnd(src, i)
+		if m != nil {
+			switch string(name[:n]) {
+			case "a":
+				closeLink()
+				if href, ok := attr(src[i:end], "href"); ok && !closing && len(m.Links) < MaxLinks {
+					m.Links = append(m.Links, Link{Href: href})
+					link, linkAt = len(m.Links)-1, len(dst)
+				}
+			case "form":
+				form = -1
+				if !closing && len(m.Forms) < MaxLinks {
+					action, _ := attr(src[i:end], "action")
+					m.Forms = append(m.Forms, Form{Action: action})
+					form = len(m.Forms) - 1
+				}
+			case "input":
+				if t, _ := attr(src[i:end], "type"); strings.EqualFold(t, "password") {
+					if form < 0 && len(m.Forms) < MaxLinks {
+						m.Forms = append(m.Forms, Form{})
+						form = len(m.Forms) - 1
+					}
+					if form >= 0 {
+						m.Forms[form].Password = true
+					}
+				}
+			}
+		}
 		switch string(name[:n]) {
 		case "script", "style":
 			if !closing {
@@ -227,3 +273,61 @@ func appendCollapsed(dst, run []byte, sp bool) ([]byte, bool) {
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' }
+
+// attr returns the value of the attribute called name (lower case) in the tag tag ("<a ...>"),
+// entities decoded and white space trimmed, at most maxHref bytes.
+func attr(tag []byte, name string) (string, bool) {
+	i := 1
+	for i < len(tag) && !isSpace(tag[i]) && tag[i] != '>' && tag[i] != '/' {
+		i++ // the tag name
+	}
+	for i < len(tag) {
+		for i < len(tag) && (isSpace(tag[i]) || tag[i] == '/') {
+			i++
+		}
+		if i >= len(tag) || tag[i] == '>' {
+			return "", false
+		}
+		k := i
+		for i < len(tag) && !isSpace(tag[i]) && tag[i] != '=' && tag[i] != '>' && tag[i] != '/' {
+			i++
+		}
+		key := tag[k:i]
+		for i < len(tag) && isSpace(tag[i]) {
+			i++
+		}
+		var val []byte
+		if i < len(tag) && tag[i] == '=' {
+			i++
+			for i < len(tag) && isSpace(tag[i]) {
+				i++
+			}
+			if i < len(tag) && (tag[i] == '"' || tag[i] == '\'') {
+				q := tag[i]
+				j := bytes.IndexByte(tag[i+1:], q)
+				if j < 0 {
+					j = len(tag) - i - 1
+				}
+				val = tag[i+1 : i+1+j]
+				i += j + 2
+			} else {
+				j := i
+				for i < len(tag) && !isSpace(tag[i]) && tag[i] != '>' {
+					i++
+				}
+				val = tag[j:i]
+			}
+		}
+		if len(key) == len(name) && bytes.EqualFold(key, []byte(name)) {
+			if len(val) > maxHref {
+				val = truncUTF8(val, maxHref)
+			}
+			v := string(val)
+			if strings.IndexByte(v, '&') >= 0 {
+				v = html.UnescapeString(v)
+			}
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
+}
