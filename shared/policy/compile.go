@@ -26,6 +26,8 @@ type Effective struct {
 	SubjectTag          string
 	Aggressiveness      int
 	FailOpen            bool
+	FailClosedOnTimeout bool
+	ReputationAction    verdict.Action
 	Sensitivity         string
 	BlockedSenderAction verdict.Action
 	BlockedIPAction     verdict.Action
@@ -57,6 +59,7 @@ func builtin() Effective {
 		SubjectTag:          "[SPAM]",
 		Aggressiveness:      2,
 		FailOpen:            true,
+		ReputationAction:    verdict.Delete,
 		Sensitivity:         "medium",
 		BlockedSenderAction: verdict.Delete,
 		BlockedIPAction:     verdict.Delete,
@@ -83,6 +86,8 @@ func Default() *Policy {
 			SubjectTag:          &b.SubjectTag,
 			Aggressiveness:      &b.Aggressiveness,
 			FailOpen:            &b.FailOpen,
+			FailClosedOnTimeout: &b.FailClosedOnTimeout,
+			ReputationAction:    &b.ReputationAction,
 			Sensitivity:         &b.Sensitivity,
 			BlockedSenderAction: &b.BlockedSenderAction,
 			BlockedIPAction:     &b.BlockedIPAction,
@@ -107,6 +112,8 @@ func (e *Effective) merge(s *Settings) {
 	set(&e.SubjectTag, s.SubjectTag)
 	set(&e.Aggressiveness, s.Aggressiveness)
 	set(&e.FailOpen, s.FailOpen)
+	set(&e.FailClosedOnTimeout, s.FailClosedOnTimeout)
+	set(&e.ReputationAction, s.ReputationAction)
 	set(&e.Sensitivity, s.Sensitivity)
 	set(&e.BlockedSenderAction, s.BlockedSenderAction)
 	set(&e.BlockedIPAction, s.BlockedIPAction)
@@ -234,6 +241,11 @@ func (c *Compiled) Effective(domain string) Effective {
 		return cd.eff
 	}
 	return c.defaults
+}
+
+// Domains returns the served domains, sorted.
+func (c *Compiled) Domains() []string {
+	return slices.Sorted(maps.Keys(c.domains))
 }
 
 // InDirectory reports whether recipient is in its domain's inline directory (the

@@ -40,10 +40,18 @@ type Settings struct {
 	// SubjectTag is the tag the tag action puts in front of the subject. Default "[SPAM]".
 	SubjectTag *string `json:"subjectTag,omitempty"`
 
-	// IP reputation (issue 4): 0 = look up, never block … 4 = most aggressive. Default 2.
+	// IP reputation: 0 = look up, never block … 4 = most aggressive. Default 2. What each
+	// level blocks is documented in package filter (Levels).
 	Aggressiveness *int `json:"aggressiveness,omitempty"`
 	// FailOpen: when blocklists cannot be queried, deliver (true, default) or block temporarily.
 	FailOpen *bool `json:"failOpen,omitempty"`
+	// FailClosedOnTimeout: with failOpen false, a blocklist that did not answer in time blocks
+	// temporarily too. Default false: a timeout alone never blocks.
+	FailClosedOnTimeout *bool `json:"failClosedOnTimeout,omitempty"`
+	// ReputationAction applies to a permanent IP reputation block (a DNSBL listing that blocks
+	// at the domain's level). Temporary blocks (dynamic blocks, temporary listings, DNS
+	// failures when fail-closed) take the milder of this and quarantine. Default delete.
+	ReputationAction *verdict.Action `json:"reputationAction,omitempty"`
 	// Sensitivity of spam detection (issue 7): low, medium (default), high.
 	Sensitivity *string `json:"sensitivity,omitempty"`
 

@@ -119,6 +119,10 @@ func (s *Settings) validate(ps *problems, path string) {
 		subjectTag(ps, field(path, "subjectTag"), *t)
 	}
 	intRange(ps, field(path, "aggressiveness"), s.Aggressiveness, 0, maxAggressiveness, "between 0 (look up, never block) and 4 (most aggressive)")
+	action(ps, field(path, "reputationAction"), s.ReputationAction)
+	if s.FailClosedOnTimeout != nil && *s.FailClosedOnTimeout && s.FailOpen != nil && *s.FailOpen {
+		ps.add(field(path, "failClosedOnTimeout"), "true is not allowed with failOpen: true: a timeout can only block when DNS failures do; set failOpen: false too")
+	}
 	oneOf(ps, field(path, "sensitivity"), s.Sensitivity, Sensitivities)
 	action(ps, field(path, "blockedSenderAction"), s.BlockedSenderAction)
 	action(ps, field(path, "blockedIPAction"), s.BlockedIPAction)

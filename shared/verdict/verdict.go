@@ -66,7 +66,9 @@ const (
 	IPBlocked      Code = "ip-blocked"
 	IPDynamicBlock Code = "ip-dynamic-block"
 	DNSBLListed    Code = "dnsbl-listed"
+	DNSBLNoted     Code = "dnsbl-noted"
 	DNSBLError     Code = "dnsbl-error"
+	DNSBLTimeout   Code = "dnsbl-timeout"
 
 	// Step 5: SES verdicts.
 	Virus           Code = "virus"
@@ -116,7 +118,9 @@ var Codes = []struct {
 	{IPBlocked, 4, "the client IP is on an administrator's block list"},
 	{IPDynamicBlock, 4, "the client IP is under a temporary dynamic block for recent spam"},
 	{DNSBLListed, 4, "the client IP is listed on a DNS blocklist that blocks at the domain's aggressiveness"},
-	{DNSBLError, 4, "a DNS blocklist could not be queried; the domain's fail-open/closed setting applied"},
+	{DNSBLNoted, 4, "the client IP is listed on a DNS blocklist that does not block at the domain's aggressiveness (recorded only)"},
+	{DNSBLError, 4, "a DNS blocklist could not be queried (SERVFAIL, error code, unusable zone); the domain's fail-open/closed setting applied"},
+	{DNSBLTimeout, 4, "a DNS blocklist did not answer in time; blocks only when the domain is fail-closed and failClosedOnTimeout is set"},
 	{Virus, 5, "SES's virus scan found malware"},
 	{VirusScanFailed, 5, "SES could not scan the message for viruses (PROCESSING_FAILED)"},
 	{SPFFail, 5, "SPF failed"},
