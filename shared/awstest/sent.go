@@ -50,17 +50,25 @@ func SentEmails(t testing.TB) []SentEmail {
 	return out
 }
 
-// destinations accepts moto's list or {"ToAddresses": [...], ...} forms.
+// destinations accepts moto's list or {"ToAddresses": [...], ...} forms, each address once
+// (moto lists a raw message's envelope destinations and its To addresses together).
 func destinations(raw json.RawMessage) []string {
 	var list []string
-	if json.Unmarshal(raw, &list) == nil {
-		return list
-	}
-	var m map[string][]string
-	if json.Unmarshal(raw, &m) == nil {
-		for _, v := range m {
-			list = append(list, v...)
+	if json.Unmarshal(raw, &list) != nil {
+		var m map[string][]string
+		if json.Unmarshal(raw, &m) == nil {
+			for _, v := range m {
+				list = append(list, v...)
+			}
 		}
 	}
-	return list
+	seen := map[string]bool{}
+	out := list[:0]
+	for _, a := range list {
+		if k := strings.ToLower(a); !seen[k] {
+			seen[k] = true
+			out = append(out, a)
+		}
+	}
+	return out
 }

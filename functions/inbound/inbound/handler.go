@@ -200,8 +200,19 @@ func (h *Handler) act(ctx context.Context, rec events.SimpleEmailRecord, msg *me
 		if err != nil {
 			return fmt.Errorf("track %s: %w", id, err)
 		}
-		if !created && h.recipientDone(ctx, id, v.Recipient) {
-			continue
+		if !created {
+			if h.recipientDone(ctx, id, v.Recipient) {
+				continue
+			}
+			// An earlier attempt tracked the recipient but did not finish (a missing object
+			// now found, a failed enqueue): the verdict of this attempt is the one that counts.
+			if err := h.Tracking.Update(ctx, id, v.Recipient, func(old *tracking.Record) error {
+				r.Events, r.Version = append(old.Events, tracking.Event{Time: now, Status: tracking.Received, Detail: "retry: " + string(v.Action)}), old.Version
+				*old = r
+				return nil
+			}); err != nil {
+				return fmt.Errorf("track %s: %w", id, err)
+			}
 		}
 		pending = append(pending, v)
 	}
