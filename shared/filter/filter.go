@@ -1,7 +1,7 @@
 // Package filter is the filter core: it evaluates one parsed message for each of its recipients
 // in the order of DESIGN.md §3 and returns a verdict per recipient with the trail of reasons.
 // It is pure: no AWS, no network, no clock, no logging. Callers look facts up (directory
-// entries, end users' sender lists, SES verdicts) and pass them in.
+// entries, end users' sender lists, SES verdicts, DNSBL answers, dynamic blocks) and pass them in.
 //
 // A step that intercepts (quarantine, delete, bounce) is decisive and ends the evaluation for
 // that recipient; a step that tags only adds a modification and evaluation goes on, so a later
@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/moatmail/moat/shared/archive"
+	"github.com/moatmail/moat/shared/dnsbl"
 	"github.com/moatmail/moat/shared/message"
 	"github.com/moatmail/moat/shared/policy"
 	"github.com/moatmail/moat/shared/verdict"
@@ -47,6 +48,10 @@ type Facts struct {
 	Directory map[string]bool
 	// UserSenders holds each recipient's own approved/blocked senders from the store.
 	UserSenders map[string][]policy.SenderEntry
+	// DNSBL holds the client IP's lookups in the configured block lists (dnsbl.Client.Lookup).
+	DNSBL []dnsbl.Result
+	// DynamicBlock is the client IP's active dynamic block; nil: none.
+	DynamicBlock *DynamicBlock
 }
 
 // Input is one message to evaluate.
@@ -251,8 +256,8 @@ func (ev *evaluation) limits(s *state, _ string) {
 	}
 }
 
-// Step 4: IP reputation — the administrator's allow and block lists. DNSBL listings and dynamic
-// blocks (the reputation issue) join here.
+// Step 4: IP reputation — the administrator's allow and block lists, then the dynamic block and
+// the DNSBL listings at the domain's aggressiveness (reputation.go). An allowed IP skips the rest.
 func (ev *evaluation) ipReputation(s *state, rcpt string) {
 	ip := ev.in.Msg.ClientIP
 	if s.approved || !ip.IsValid() {
@@ -264,6 +269,8 @@ func (ev *evaluation) ipReputation(s *state, rcpt string) {
 		s.apply(s.eff.BlockedIPAction, verdict.Permanent, verdict.IPBlocked, ip.String()+" in "+m.CIDR)
 	case m.Allowed:
 		s.v.Add(verdict.IPAllowed, ip.String()+" in "+m.CIDR)
+	default:
+		ev.reputation(s, ip)
 	}
 }
 
