@@ -1,5 +1,5 @@
 // Command infra is Moat's CDK app: `cdk synth` / `cdk deploy` run it (see cdk.json and
-// infra/README.md). It reads the configuration from the CDK context, refuses an invalid one with
+// the README's "Deploying to AWS"). It reads the configuration from the CDK context, refuses an invalid one with
 // a message naming each bad key, and synthesizes the stack Moat-<stage>, checked by cdk-nag.
 package main
 

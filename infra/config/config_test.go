@@ -195,14 +195,15 @@ func TestParseReportsAll(t *testing.T) {
 
 // The repository's cdk.json and the README's complete example must stay valid.
 func TestExamplesParse(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, block, ok := strings.Cut(string(readme), "```json\n")
+	_, section, ok0 := strings.Cut(string(readme), "### Configuration\n")
+	_, block, ok := strings.Cut(section, "```json\n")
 	block, _, ok2 := strings.Cut(block, "```")
-	if !ok || !ok2 {
-		t.Fatal("infra/README.md has no ```json example")
+	if !ok0 || !ok || !ok2 {
+		t.Fatal("README.md has no ```json example under ### Configuration")
 	}
 	cdkJSON, err := os.ReadFile("../../cdk.json")
 	if err != nil {
