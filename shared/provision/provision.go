@@ -53,9 +53,13 @@ func (r Resources) Getenv(key string) string { return r.Env()[key] }
 // moatctl finds the URL the same way in a deployed stack and in the local one.
 func DLQKey(q schema.Queue) string { return q.EnvVar + " (dead letters)" }
 
-// S3 returns an S3 client with path-style addressing, as the emulator needs.
+// S3 returns an S3 client with path-style addressing, as the emulator needs, and without the
+// SDK's log line for every response the emulator sends without a checksum.
 func S3(cfg aws.Config) *s3.Client {
-	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = true
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
 }
 
 // Stack creates every resource of shared/schema: the bucket mail-<suffix>, and <ID>-<suffix>
