@@ -66,15 +66,15 @@ const (
 type Change struct {
 	Kind      ChangeKind  `json:"kind" dynamodbav:"kind"`
 	Zone      string      `json:"zone" dynamodbav:"zone"`
-	Target    string      `json:"target,omitempty" dynamodbav:"target,omitempty"`     // the target; for ASN changes "AS<n>"
-	Targets   []string    `json:"targets,omitempty" dynamodbav:"targets,omitempty"`   // for ASN changes: the monitored IPs in the ASN
-	Level     dnsbl.Level `json:"level,omitempty" dynamodbav:"level,omitempty"`       //
-	Code      string      `json:"code,omitempty" dynamodbav:"code,omitempty"`         // the listing's code (the old one for delistings)
-	Meaning   string      `json:"meaning,omitempty" dynamodbav:"meaning,omitempty"`   // what the code means; for zones, why
-	ASN       uint32      `json:"asn,omitempty" dynamodbav:"asn,omitempty"`           //
-	ASName    string      `json:"asName,omitempty" dynamodbav:"asName,omitempty"`     //
+	Target    string      `json:"target,omitempty" dynamodbav:"target,omitempty"`       // the target; for ASN changes "AS<n>"
+	Targets   []string    `json:"targets,omitempty" dynamodbav:"targets,omitempty"`     // for ASN changes: the monitored IPs in the ASN
+	Level     dnsbl.Level `json:"level,omitempty" dynamodbav:"level,omitempty"`         //
+	Code      string      `json:"code,omitempty" dynamodbav:"code,omitempty"`           // the listing's code (the old one for delistings)
+	Meaning   string      `json:"meaning,omitempty" dynamodbav:"meaning,omitempty"`     // what the code means; for zones, why
+	ASN       uint32      `json:"asn,omitempty" dynamodbav:"asn,omitempty"`             //
+	ASName    string      `json:"asName,omitempty" dynamodbav:"asName,omitempty"`       //
 	DelistURL string      `json:"delistURL,omitempty" dynamodbav:"delistURL,omitempty"` //
-	Advice    string      `json:"advice,omitempty" dynamodbav:"advice,omitempty"`     //
+	Advice    string      `json:"advice,omitempty" dynamodbav:"advice,omitempty"`       //
 }
 
 // Diff compares an audit's report with the previous state. It returns the next state and the
