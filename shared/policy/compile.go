@@ -31,6 +31,7 @@ type Effective struct {
 	Sensitivity         string
 	BlockedSenderAction verdict.Action
 	BlockedIPAction     verdict.Action
+	DigestHours         HourSet
 
 	// Directory: recipients not in the domain's directory bounce.
 	Directory bool
@@ -63,6 +64,7 @@ func builtin() Effective {
 		Sensitivity:         "medium",
 		BlockedSenderAction: verdict.Delete,
 		BlockedIPAction:     verdict.Delete,
+		DigestHours:         1 << 7,
 	}
 }
 
@@ -91,6 +93,7 @@ func Default() *Policy {
 			Sensitivity:         &b.Sensitivity,
 			BlockedSenderAction: &b.BlockedSenderAction,
 			BlockedIPAction:     &b.BlockedIPAction,
+			DigestHours:         &[]int{7},
 		},
 		Domains: map[string]Domain{},
 	}
@@ -117,7 +120,21 @@ func (e *Effective) merge(s *Settings) {
 	set(&e.Sensitivity, s.Sensitivity)
 	set(&e.BlockedSenderAction, s.BlockedSenderAction)
 	set(&e.BlockedIPAction, s.BlockedIPAction)
+	if s.DigestHours != nil {
+		e.DigestHours = 0
+		for _, h := range *s.DigestHours {
+			if h >= 0 && h < 24 {
+				e.DigestHours |= 1 << h
+			}
+		}
+	}
 }
+
+// HourSet is a set of hours of the day (UTC): bit h for hour h.
+type HourSet uint32
+
+// Has reports whether hour h is in the set.
+func (s HourSet) Has(h int) bool { return h >= 0 && h < 24 && s&(1<<h) != 0 }
 
 func set[T any](dst *T, src *T) {
 	if src != nil {

@@ -60,6 +60,10 @@ type Settings struct {
 	BlockedSenderAction *verdict.Action `json:"blockedSenderAction,omitempty"`
 	// BlockedIPAction applies to a client IP on an administrator's block list. Default delete.
 	BlockedIPAction *verdict.Action `json:"blockedIPAction,omitempty"`
+
+	// DigestHours are the hours of the day (UTC, 0–23) at which end users get their quarantine
+	// digest: one hour for a daily digest, several for several a day, [] for none. Default [7].
+	DigestHours *[]int `json:"digestHours,omitempty"`
 }
 
 // Domain is one served domain.

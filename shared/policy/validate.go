@@ -126,6 +126,18 @@ func (s *Settings) validate(ps *problems, path string) {
 	oneOf(ps, field(path, "sensitivity"), s.Sensitivity, Sensitivities)
 	action(ps, field(path, "blockedSenderAction"), s.BlockedSenderAction)
 	action(ps, field(path, "blockedIPAction"), s.BlockedIPAction)
+	if h := s.DigestHours; h != nil {
+		seen := map[int]bool{}
+		for i, v := range *h {
+			switch {
+			case v < 0 || v > 23:
+				ps.add(fmt.Sprintf("%s[%d]", field(path, "digestHours"), i), "%d is not allowed: must be an hour of the day, 0 to 23 (UTC)", v)
+			case seen[v]:
+				ps.add(fmt.Sprintf("%s[%d]", field(path, "digestHours"), i), "%d is listed twice", v)
+			}
+			seen[v] = true
+		}
+	}
 }
 
 func intRange[T int | int64](ps *problems, path string, v *T, lo, hi T, allowed string) {
