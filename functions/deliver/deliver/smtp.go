@@ -66,7 +66,7 @@ type SMTPRoute struct {
 	CA   *x509.CertPool // verify: the roots the server's certificate must chain to
 	// ImplicitTLS starts TLS on connect (port 465, RFC 8314) instead of STARTTLS.
 	ImplicitTLS bool
-	Auth *Credentials   // nil: no AUTH
+	Auth        *Credentials // nil: no AUTH
 }
 
 // Credentials log in to the smart host.
