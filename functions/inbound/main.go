@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ses"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/moatmail/moat/functions/inbound/inbound"
 )
@@ -33,7 +34,7 @@ func main() {
 	}
 	h := inbound.New(c, inbound.Clients{
 		S3: s3.NewFromConfig(aws), DynamoDB: dynamodb.NewFromConfig(aws),
-		SQS: sqs.NewFromConfig(aws), SES: ses.NewFromConfig(aws),
+		SQS: sqs.NewFromConfig(aws), SES: ses.NewFromConfig(aws), SSM: ssm.NewFromConfig(aws),
 	}, log)
 	lambda.Start(h.Handle)
 }

@@ -29,6 +29,7 @@ type Config struct {
 	TrackingTTL                                       time.Duration
 	PolicyCache                                       time.Duration
 	LogLevel                                          slog.Level
+	Reputation                                        ReputationConfig // reputation.go
 }
 
 // LoadConfig reads the configuration through getenv and reports every problem at once.
@@ -75,6 +76,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", v))
 		}
 	}
+	errs = append(errs, c.loadReputation(getenv)...)
 	return c, errors.Join(errs...)
 }
 
@@ -84,6 +86,7 @@ type Clients struct {
 	DynamoDB *dynamodb.Client
 	SQS      *sqs.Client
 	SES      *ses.Client
+	SSM      SSM // reads the DQS key; nil: none configured
 }
 
 // New wires a Handler from configuration and clients; the local stack and the tests use it too.
@@ -104,5 +107,6 @@ func New(c Config, cl Clients, log *slog.Logger) *Handler {
 		Log:      log,
 		Metrics:  os.Stdout,
 		Now:      time.Now,
+		IP:       newIPReputation(c.Reputation, cl, log),
 	}
 }

@@ -65,6 +65,7 @@ type Handler struct {
 	Log      *slog.Logger
 	Metrics  io.Writer // EMF lines; nil: none
 	Now      func() time.Time
+	IP       *IPReputation // DNSBL lookups and dynamic blocks (reputation.go); nil: admin IP lists only
 }
 
 // Handle processes a receipt event. It returns an error only when a retry can help (Lambda
@@ -121,10 +122,12 @@ func (h *Handler) message(ctx context.Context, rec events.SimpleEmailRecord) err
 	if err != nil {
 		return err
 	}
+	h.ipFacts(ctx, msg.ClientIP, &facts)
 	verdicts := filter.Evaluate(pol, filter.Input{Msg: msg, Envelope: env, SES: sesevent.Verdicts(rec), Facts: facts})
 	if err := h.act(ctx, rec, msg, verdicts); err != nil {
 		return err
 	}
+	h.countSpam(ctx, pol, msg.ClientIP, verdicts)
 	h.logVerdict(id, verdicts, start)
 	return nil
 }
