@@ -1,7 +1,8 @@
 // Command moatctl is the operator CLI of the Moat email security gateway.
 //
 // Exit codes: 0 success, 1 an operation failed (network, AWS, a file that cannot be read),
-// 2 the command line or an input file is invalid (the message names the field and value).
+// 2 the command line or an input file is invalid (the message names the field and value),
+// 3 the message, domain or entry named was not found, 4 policy diff found differences.
 package main
 
 import (
@@ -19,7 +20,12 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"check": {"evaluate messages against a policy offline (no AWS, no network)", runCheck},
+	"check":     {"evaluate messages against a policy offline (no AWS, no network)", runCheck},
+	"policy":    {"get, apply or diff the policy document (policy as code)", runPolicy},
+	"senders":   {"add, remove or list approved and blocked senders", runSenders},
+	"directory": {"import (CSV, LDIF) or list a domain's valid recipients", runDirectory},
+	"tracking":  {"search mail tracking, show a message, list blocked client IPs", runTracking},
+	"redrive":   {"move dead letters back to their queue", runRedrive},
 }
 
 // usageError marks an invalid command line or input: exit code 2.
@@ -57,9 +63,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, new(usageError)):
+	case errors.As(err, new(usageError)), errors.As(err, new(exitError)):
 		fmt.Fprintf(stderr, "moatctl %s: %v\n", args[0], err)
-		return 2
+		return exitCode(err)
 	default:
 		fmt.Fprintf(stderr, "moatctl %s: %v\n", args[0], err)
 		return 1
