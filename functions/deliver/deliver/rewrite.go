@@ -72,7 +72,7 @@ func Rewrite(r io.Reader, c Changes) (*Rewritten, error) {
 		rest   []byte       // read but not a header field: the separator line, or junk
 		eol    = "\r\n"
 	)
-	first := true
+	first, stopped := true, true
 	for orig.Len() < MaxHeaderBytes {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -84,6 +84,7 @@ func Rewrite(r io.Reader, c Changes) (*Rewritten, error) {
 			return nil, err
 		}
 		if len(line) == 0 {
+			stopped = false
 			break
 		}
 		if first {
@@ -103,6 +104,7 @@ func Rewrite(r io.Reader, c Changes) (*Rewritten, error) {
 			rest = append([]byte(nil), line...)
 		}
 		if rest != nil || err == io.EOF {
+			stopped = false
 			break
 		}
 	}
@@ -140,7 +142,7 @@ func Rewrite(r io.Reader, c Changes) (*Rewritten, error) {
 		}
 		out.Write(f)
 	}
-	if !tagged {
+	if !tagged && !stopped { // a subject past the limit is left as it is
 		writeField(&out, "Subject", encodeWord(tag), eol)
 	}
 	if fw := c.Forward; fw != nil {
