@@ -62,13 +62,18 @@ func ParseSpec(data []byte) (Spec, error) {
 // max caps the number of targets after expansion; DefaultMaxTargets if ≤ 0.
 func (s Spec) Targets(max int) ([]Target, error) {
 	b := NewBuilder(max)
+	b.AddSpec(s)
+	return b.Targets()
+}
+
+// AddSpec adds a spec's ips and domains (not its SES dedicated IPs).
+func (b *Builder) AddSpec(s Spec) {
 	for i, v := range s.IPs {
 		b.add(fmt.Sprintf("ips[%d]", i), v, dnsbl.KindIP)
 	}
 	for i, v := range s.Domains {
 		b.add(fmt.Sprintf("domains[%d]", i), v, dnsbl.KindDomain)
 	}
-	return b.Targets()
 }
 
 // ParseTargets reads targets given one per value, as on moatctl's command line: each an IP
