@@ -79,13 +79,6 @@ func directoryImport(args []string, stdout, stderr io.Writer) error {
 	}
 	file := fs.Arg(0)
 	d := strings.ToLower(strings.TrimSpace(*domain))
-	entries, skipped, err := readDirectoryFile(file, d, *skipOther)
-	if err != nil {
-		return err
-	}
-	if len(entries) == 0 && *replace && !*allowEmpty {
-		return usagef("%s has no addresses at %s: --replace would empty the directory (pass --allow-empty to do that)", file, d)
-	}
 
 	ctx := context.Background()
 	store, err := policyStore(ctx)
@@ -99,6 +92,13 @@ func directoryImport(args []string, stdout, stderr io.Writer) error {
 	dom, ok := doc.Domains[d]
 	if !ok {
 		return usagef("--domain %q is not served by the policy (served: %s): add it with policy apply first", *domain, strings.Join(domainNames(doc), ", "))
+	}
+	entries, skipped, err := readDirectoryFile(file, d, *skipOther)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 && *replace && !*allowEmpty {
+		return usagef("%s has no addresses at %s: --replace would empty the directory (pass --allow-empty to do that)", file, d)
 	}
 	current, err := listAll(ctx, store, d, stderr)
 	if err != nil {
