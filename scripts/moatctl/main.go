@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"directory": {"import (CSV, LDIF) or list a domain's valid recipients", runDirectory},
 	"tracking":  {"search mail tracking, show a message, list blocked client IPs", runTracking},
 	"redrive":   {"move dead letters back to their queue", runRedrive},
+	"audit":     {"look IPs, CIDRs and domains up in the block lists now (no AWS), or report the scheduled audit", runAudit},
 }
 
 // usageError marks an invalid command line or input: exit code 2.

@@ -234,3 +234,14 @@ func domainName(s string) error {
 	}
 	return nil
 }
+
+// ResolverAddr checks a resolver address, an IP with or without a port, and adds port 53.
+func ResolverAddr(v string) (string, error) {
+	if ap, err := netip.ParseAddrPort(v); err == nil {
+		return ap.String(), nil
+	}
+	if ip, err := netip.ParseAddr(v); err == nil {
+		return netip.AddrPortFrom(ip, 53).String(), nil
+	}
+	return "", errors.New("want an IP address, optionally with a port (192.0.2.53:53, [2001:db8::53]:53)")
+}

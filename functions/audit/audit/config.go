@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -139,7 +138,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	if v := getenv(EnvResolver); v != "" {
-		addr, err := ResolverAddr(v)
+		addr, err := audit.ResolverAddr(v)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", EnvResolver, v, err))
 		}
@@ -151,15 +150,4 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
-}
-
-// ResolverAddr checks a resolver address, an IP with or without a port, and adds port 53.
-func ResolverAddr(v string) (string, error) {
-	if ap, err := netip.ParseAddrPort(v); err == nil {
-		return ap.String(), nil
-	}
-	if ip, err := netip.ParseAddr(v); err == nil {
-		return netip.AddrPortFrom(ip, 53).String(), nil
-	}
-	return "", errors.New("want an IP address, optionally with a port (192.0.2.53:53, [2001:db8::53]:53)")
 }
