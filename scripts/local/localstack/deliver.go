@@ -2,12 +2,22 @@ package localstack
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ses"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/moatmail/moat/functions/deliver/deliver"
+	"github.com/moatmail/moat/shared/provision"
+	"github.com/moatmail/moat/shared/schema"
 )
 
 // sqsHandler is a function an SQS event source mapping calls, with partial batch responses.
@@ -79,7 +89,30 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// startDelivery runs the delivery function against the delivery queue.
-func (s *Stack) startDelivery(ctx context.Context, env map[string]string) error {
+// Delivery retries locally start after RETRY_BASE_SECONDS (doubling), sooner than the
+// deployed function's five minutes, so a stopped sink shows retries while one watches.
+const localRetryBase = "10"
+
+// startDelivery runs the delivery function against the delivery queue, as its SQS event source
+// mapping does, with routes read through the local stack's short policy cache.
+func (s *Stack) startDelivery(ctx context.Context, env map[string]string, pols *policies, cache time.Duration) error {
+	get := func(k string) string {
+		if k == "RETRY_BASE_SECONDS" {
+			return localRetryBase
+		}
+		return env[k]
+	}
+	cfg, err := deliver.LoadConfig(get)
+	if err != nil {
+		return fmt.Errorf("delivery configuration: %w", err)
+	}
+	h := deliver.New(cfg, deliver.Clients{
+		S3: provision.S3(s.AWS), DynamoDB: dynamodb.NewFromConfig(s.AWS), SQS: sqs.NewFromConfig(s.AWS),
+		SES: ses.NewFromConfig(s.AWS), SESv2: sesv2.NewFromConfig(s.AWS),
+		SSM: ssm.NewFromConfig(s.AWS), SecretsManager: secretsmanager.NewFromConfig(s.AWS),
+	}, s.log.With("function", "deliver"))
+	h.Routes = deliver.NewRoutes(pols.Store, cache)
+	h.Metrics = nil
+	s.poll(ctx, "Delivery", s.Resources.Queues[schema.Delivery.ID], h.Handle)
 	return nil
 }

@@ -154,7 +154,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	if err := s.startDelivery(bg, env); err != nil {
+	if err := s.startDelivery(bg, env, pols, o.PolicyCache); err != nil {
 		return s, err
 	}
 
