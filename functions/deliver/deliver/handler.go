@@ -247,7 +247,7 @@ func (h *Handler) deliver(ctx context.Context, a *attempt, rcpts []string) ([]Re
 
 	body, size, err := h.Mail.Open(ctx, job.Key)
 	if errors.Is(err, quarantine.ErrNotFound) {
-		return allResults(rcpts, Result{Outcome: Failed, Code: 554, Enhanced: "5.3.0",
+		return allResults(rcpts, Result{Outcome: Failed, Code: 554, Enhanced: "5.3.0", Local: true,
 			Reply:      "stored message missing: " + job.Key,
 			Diagnostic: "554 5.3.0 The message could not be delivered"}), nil
 	}
@@ -418,7 +418,11 @@ func (h *Handler) notify(ctx context.Context, a *attempt, bounced, gaveUp []Resu
 	}
 	var trackErr error
 	for _, r := range bounced {
-		trackErr = errors.Join(trackErr, h.setStatus(ctx, a, r.Recipient, tracking.Bounced, prefix+r.Reply+suffix, now))
+		st := tracking.Bounced
+		if r.Local {
+			st = tracking.DeliveryFailed
+		}
+		trackErr = errors.Join(trackErr, h.setStatus(ctx, a, r.Recipient, st, prefix+r.Reply+suffix, now))
 	}
 	for _, r := range gaveUp {
 		detail := fmt.Sprintf("%s%s; gave up after %s%s", prefix, r.Reply, humanDuration(age), suffix)

@@ -56,6 +56,9 @@ type Result struct {
 	// Diagnostic is the text a DSN may show the sender: the remote server's reply, or a
 	// generic sentence for local failures (never addresses of the customer's hosts).
 	Diagnostic string
+	// Local marks a permanent failure of the gateway's own (the stored message is gone),
+	// tracked as delivery-failed rather than bounced.
+	Local bool
 }
 
 // SMTPRoute is a resolved smtp route: where to connect and how.
