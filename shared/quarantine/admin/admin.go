@@ -487,3 +487,13 @@ func (a *Admin) removeIfUnused(ctx context.Context, messageID string) error {
 	}
 	return nil
 }
+
+// Record returns the tracking record of one recipient's quarantined (or formerly quarantined)
+// copy of a message.
+func (a *Admin) Record(ctx context.Context, messageID, recipient string) (tracking.Record, error) {
+	recs, err := a.records(ctx, messageID, recipient)
+	if err != nil {
+		return tracking.Record{}, err
+	}
+	return recs[0], nil
+}
