@@ -108,23 +108,16 @@ func linkMismatch(m *message.Message) (Hit, bool) {
 	return Hit{}, false
 }
 
-// shownHost returns the host a link text shows: a URL, "www.host", or a bare host name with a
-// known public suffix, taking the whole text (so prose that merely mentions a host is not
-// taken).
+// shownHost returns the host a link text shows when the whole text is a URL ("https://host/…"
+// or "www.host…"): a bare name such as "Example.com" in a sentence is often a brand, not a
+// promise of where the link goes.
 func shownHost(text string) (string, bool) {
 	t := strings.TrimSpace(text)
 	if t == "" || strings.ContainsAny(t, " \t\n") {
 		return "", false
 	}
-	if h, ok := urlHost(t); ok {
-		return h, looksLikeHost(h)
-	}
-	h := strings.ToLower(t)
-	if i := strings.IndexAny(h, "/?#"); i >= 0 {
-		h = h[:i]
-	}
-	h = strings.TrimSuffix(h, ".")
-	if strings.Contains(h, "@") || !looksLikeHost(h) {
+	h, ok := urlHost(t)
+	if !ok || !looksLikeHost(h) {
 		return "", false
 	}
 	return h, true

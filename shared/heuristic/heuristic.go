@@ -66,8 +66,8 @@ var Rules = []struct {
 	{OfficeMacro, 40, true, "an Office document (also inside an archive report) contains VBA macros"},
 	{Executable, 50, true, "an attachment or a file inside an archive is an executable or script by its true type"},
 	{URLShortener, 10, false, "a link goes through a URL shortener, hiding its target"},
-	{ReplyToMismatch, 5, false, "replies go to a domain other than the From domain"},
-	{FromMismatch, 3, false, "the From domain differs from the envelope sender's domain (normal for mailing lists, so weak)"},
+	{ReplyToMismatch, 0, false, "replies go to a domain other than the From domain (common in mailing lists: no points, the classifier learns its weight)"},
+	{FromMismatch, 0, false, "the From domain differs from the envelope sender's domain (normal for mailing lists and bulk senders: no points, the classifier learns its weight)"},
 	{EmptySubject, 5, false, "the subject is empty"},
 	{EmptyBody, 5, false, "the message has no text"},
 }
