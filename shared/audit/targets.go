@@ -222,6 +222,9 @@ func domainName(s string) error {
 	if len(s) > 253 || len(labels) < 2 {
 		return errors.New("want a fully qualified domain name such as example.com")
 	}
+	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
+		return fmt.Errorf("top-level label %q is all digits: not a domain (a mistyped address?)", tld)
+	}
 	for _, l := range labels {
 		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 			return fmt.Errorf("label %q: want 1 to 63 letters, digits or hyphens, no hyphen at either end", l)

@@ -53,6 +53,7 @@ func TestSpecErrors(t *testing.T) {
 		{"unknown field", `{"ip":["192.0.2.1"]}`, []string{`unknown field "ip"`}},
 		{"not JSON", `["192.0.2.1"]`, []string{"targets:"}},
 		{"bad IP", `{"ips":["192.0.2.300"]}`, []string{`ips[0] "192.0.2.300"`, "IP address or a CIDR prefix"}},
+		{"bad IP among domains", `{"domains":["192.0.2.300"]}`, []string{`domains[0] "192.0.2.300"`, "all digits"}},
 		{"domain among IPs", `{"ips":["example.com"]}`, []string{`ips[0] "example.com"`}},
 		{"IP among domains", `{"domains":["192.0.2.1"]}`, []string{`domains[0] "192.0.2.1"`, "put it in ips"}},
 		{"bad domain", `{"domains":["localhost","ex ample.com","-a.example"]}`,
