@@ -36,6 +36,8 @@ type sink struct {
 	requireTLS bool              // refuse MAIL before STARTTLS
 	users      map[string]string // non-nil: AUTH PLAIN required with these credentials
 	hangData   chan struct{}     // non-nil: hold the reply after the data until closed
+	discard    bool              // count messages, keep none (benchmarks)
+	count      int
 }
 
 type received struct {
@@ -123,6 +125,11 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	}
 	_, isTLS := ss.c.TLSConnectionState()
 	ss.s.mu.Lock()
+	ss.s.count++
+	if ss.s.discard {
+		ss.s.mu.Unlock()
+		return nil
+	}
 	ss.s.got = append(ss.s.got, received{From: ss.from, Rcpts: ss.to, Data: string(b), TLS: isTLS, User: ss.user})
 	ss.s.mu.Unlock()
 	return nil
