@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/moatmail/moat/shared/dnsbl"
 )
 
 // Config is the whole deployment configuration. Zero fields have been replaced by defaults once
@@ -26,9 +28,10 @@ type Config struct {
 	Domains          map[string]Domain `json:"domains"` // served recipient domains, lower case
 	BounceSender     string            `json:"bounceSender"`
 	AlertEmails      []string          `json:"alertEmails"`
-	MonitoredIPs     []string          `json:"monitoredIPs"`
+	MonitoredIPs     []string          `json:"monitoredIPs"` // addresses and CIDR prefixes
 	MonitoredDomains []string          `json:"monitoredDomains"`
 	DNSBL            DNSBL             `json:"dnsbl"`
+	Audit            Audit             `json:"audit"`
 	Retention        Retention         `json:"retention"`
 	// TLSPolicy of the receipt rule: "Require" (refuse mail sent without TLS) or "Optional".
 	TLSPolicy string `json:"tlsPolicy"`
@@ -76,6 +79,21 @@ type DNSBL struct {
 	DQSKeyParam string `json:"dqsKeyParam"` // SSM parameter NAME holding the Spamhaus DQS key
 }
 
+// Audit configures the scheduled blocklist audit of monitoredIPs and monitoredDomains. The
+// audit function is deployed when it has something to audit: monitored IPs or domains, a
+// targets parameter, or the SES dedicated IPs.
+type Audit struct {
+	Schedule        string   `json:"schedule"`        // EventBridge rate(...) or cron(...); default rate(1 hour)
+	SESDedicatedIPs bool     `json:"sesDedicatedIPs"` // also audit the account's SES dedicated IPs
+	TargetsParam    string   `json:"targetsParam"`    // NAME of an SSM parameter with more targets (JSON)
+	Zones           []string `json:"zones"`           // zone names (shared/dnsbl catalogue); default all
+}
+
+// AuditEnabled reports whether the audit has targets.
+func (c Config) AuditEnabled() bool {
+	return len(c.MonitoredIPs) > 0 || len(c.MonitoredDomains) > 0 || c.Audit.TargetsParam != "" || c.Audit.SESDedicatedIPs
+}
+
 // Retention periods in days.
 type Retention struct {
 	IncomingDays    int `json:"incomingDays"`    // incoming/ objects (replay, release)
@@ -95,6 +113,13 @@ const (
 	DefaultTLSPolicy       = "Optional"
 	DefaultLogLevel        = "info"
 	DefaultRoutePort       = 587
+	DefaultAuditSchedule   = "rate(1 hour)"
+	// MaxMonitoredIPs caps the addresses of monitoredIPs once CIDR prefixes are expanded
+	// (shared/audit's DefaultMaxTargets).
+	MaxMonitoredIPs = 4096
+	// MaxTargetsEnv bounds the monitored IPs and domains as JSON in the audit function's
+	// environment, which Lambda limits to 4 KB with every other variable.
+	MaxTargetsEnv = 3000
 )
 
 // ReceivingRegions are the regions where SES receives email (the receipt rule and its
@@ -114,7 +139,7 @@ var LogRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400
 
 // Keys are the context keys Parse reads.
 var Keys = []string{"stage", "region", "account", "domains", "bounceSender", "alertEmails",
-	"monitoredIPs", "monitoredDomains", "dnsbl", "retention", "tlsPolicy", "reservedConcurrency",
+	"monitoredIPs", "monitoredDomains", "dnsbl", "audit", "retention", "tlsPolicy", "reservedConcurrency",
 	"kmsKey", "versioning", "activateRuleSet", "logLevel"}
 
 // StackName is the CloudFormation stack name of a stage.
@@ -146,7 +171,7 @@ func Parse(context map[string]any) (Config, error) {
 		"stage": &c.Stage, "region": &c.Region, "account": &c.Account, "domains": &c.Domains,
 		"bounceSender": &c.BounceSender, "alertEmails": &c.AlertEmails,
 		"monitoredIPs": &c.MonitoredIPs, "monitoredDomains": &c.MonitoredDomains,
-		"dnsbl": &c.DNSBL, "retention": &c.Retention, "tlsPolicy": &c.TLSPolicy,
+		"dnsbl": &c.DNSBL, "audit": &c.Audit, "retention": &c.Retention, "tlsPolicy": &c.TLSPolicy,
 		"reservedConcurrency": &c.ReservedConcurrency, "kmsKey": &c.KMSKey,
 		"versioning": &c.Versioning, "activateRuleSet": &c.ActivateRuleSet, "logLevel": &c.LogLevel,
 	}
@@ -294,6 +319,9 @@ func (c *Config) defaults() {
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel
 	}
+	if c.Audit.Schedule == "" {
+		c.Audit.Schedule = DefaultAuditSchedule
+	}
 	for name, d := range c.Domains {
 		if d.Route.Type == "" {
 			d.Route.Type = "smtp"
@@ -319,6 +347,8 @@ var (
 	labelRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	zoneIDRE  = regexp.MustCompile(`^Z[A-Z0-9]{1,31}$`)
 	paramRE   = regexp.MustCompile(`^[A-Za-z0-9_.\-/]+$`)
+	// EventBridge schedule expressions: rate(1 hour), rate(5 minutes), cron(6 fields).
+	scheduleRE = regexp.MustCompile(`^(rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$`)
 )
 
 // Validate checks a configuration with its defaults applied and reports every problem.
@@ -366,10 +396,22 @@ func (c Config) problems() []error {
 			bad(fmt.Sprintf("alertEmails[%d]", i), a, "%v", err)
 		}
 	}
+	addrs := 0
 	for i, ip := range c.MonitoredIPs {
-		if _, err := netip.ParseAddr(ip); err != nil {
-			bad(fmt.Sprintf("monitoredIPs[%d]", i), ip, "want an IPv4 or IPv6 address")
+		if _, err := netip.ParseAddr(ip); err == nil {
+			addrs++
+			continue
 		}
+		p, err := netip.ParsePrefix(ip)
+		if err != nil {
+			bad(fmt.Sprintf("monitoredIPs[%d]", i), ip, "want an IPv4 or IPv6 address or a CIDR prefix (192.0.2.0/29)")
+			continue
+		}
+		if host := p.Addr().BitLen() - p.Bits(); host > 20 || addrs+1<<host > MaxMonitoredIPs {
+			bad(fmt.Sprintf("monitoredIPs[%d]", i), ip, "the audit checks at most %d addresses in all: list smaller prefixes", MaxMonitoredIPs)
+			continue
+		}
+		addrs += 1 << (p.Addr().BitLen() - p.Bits())
 	}
 	for i, d := range c.MonitoredDomains {
 		if err := domainName(d); err != nil {
@@ -391,6 +433,22 @@ func (c Config) problems() []error {
 			bad("dnsbl.dqsKeyParam", p, "want an SSM parameter name (letters, digits, _ . - /), not the key itself")
 		case strings.HasPrefix(lower, "aws") || strings.HasPrefix(lower, "ssm"):
 			bad("dnsbl.dqsKeyParam", p, `SSM parameter names may not begin with "aws" or "ssm"`)
+		}
+	}
+
+	if n := len(strings.Join(c.MonitoredIPs, `","`)) + len(strings.Join(c.MonitoredDomains, `","`)); n > MaxTargetsEnv {
+		bad("monitoredIPs", fmt.Sprintf("%d entries", len(c.MonitoredIPs)+len(c.MonitoredDomains)),
+			"too long for the audit function's environment (Lambda allows 4 KB in all): list CIDR prefixes, or put the targets in the SSM parameter audit.targetsParam")
+	}
+	if !scheduleRE.MatchString(c.Audit.Schedule) {
+		bad("audit.schedule", c.Audit.Schedule, "want an EventBridge expression such as rate(1 hour), rate(30 minutes) or cron(0 */6 * * ? *)")
+	}
+	if p := c.Audit.TargetsParam; p != "" && !paramRE.MatchString(p) {
+		bad("audit.targetsParam", p, "want an SSM parameter name (letters, digits, _ . - /)")
+	}
+	for i, z := range c.Audit.Zones {
+		if _, err := dnsbl.Select(dnsbl.Catalogue(), z); err != nil {
+			bad(fmt.Sprintf("audit.zones[%d]", i), z, "not a zone of the catalogue (spamhaus-zen, spamcop, uceprotect-3, ...)")
 		}
 	}
 
