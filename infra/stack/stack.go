@@ -31,7 +31,7 @@ type Moat struct {
 }
 
 // Built are the functions the stack deploys today; each needs its bootstrap.
-var Built = []string{"inbound", "activator"}
+var Built = []string{"inbound", "activator", "deliver"}
 
 // New creates the stack Moat-<stage> in scope.
 func New(scope constructs.Construct, p Props) (*Moat, error) {
@@ -40,7 +40,7 @@ func New(scope constructs.Construct, p Props) (*Moat, error) {
 		Dir: p.FunctionsDir, LogDays: cfg.Retention.LogDays, LogLevel: cfg.LogLevel,
 		Reserved: cfg.ReservedConcurrency,
 	}
-	needed := []string{"inbound"}
+	needed := []string{"inbound", "deliver"}
 	if cfg.Activate() {
 		needed = append(needed, "activator")
 	}
@@ -79,7 +79,9 @@ func New(scope constructs.Construct, p Props) (*Moat, error) {
 		return nil, err
 	}
 	m.Receiving = recv
-	m.Delivery = NewDelivery(st, "Delivery", DeliveryProps{Queue: m.Storage.Queues[schema.Delivery.ID]})
+	m.Delivery = NewDelivery(st, "Delivery", DeliveryProps{
+		Queue: m.Storage.Queues[schema.Delivery.ID], Config: cfg, Functions: fns, Storage: m.Storage,
+	})
 	m.Monitoring.Dashboard()
 	m.outputs()
 	return m, nil
