@@ -155,6 +155,7 @@ type Compiled struct {
 }
 
 type compiledDomain struct {
+	executives []string
 	eff        Effective
 	recipients map[string]bool
 	ips        *ipTable // global and domain lists merged
@@ -185,6 +186,7 @@ func Compile(p *Policy) (*Compiled, error) {
 		cd := &compiledDomain{eff: c.defaults, recipients: make(map[string]bool, len(d.Recipients))}
 		cd.eff.merge(&d.Settings)
 		cd.eff.Directory = d.Directory
+		cd.executives = slices.Clone(d.Executives)
 		if d.Route != nil {
 			cd.eff.Route = routeWithDefaults(*d.Route)
 		}
@@ -263,6 +265,15 @@ func (c *Compiled) Effective(domain string) Effective {
 // Domains returns the served domains, sorted.
 func (c *Compiled) Domains() []string {
 	return slices.Sorted(maps.Keys(c.domains))
+}
+
+// Executives returns the names of domain's people that impostors imitate (Domain.Executives).
+// Shared: do not modify.
+func (c *Compiled) Executives(domain string) []string {
+	if cd := c.domain(domain); cd != nil {
+		return cd.executives
+	}
+	return nil
 }
 
 // InDirectory reports whether recipient is in its domain's inline directory (the

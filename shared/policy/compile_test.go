@@ -348,3 +348,20 @@ rules: [{name: r, criteria: [{field: subject, op: contains, values: [x]}], actio
 		t.Errorf("route changed with the document: %s", f)
 	}
 }
+
+func TestExecutives(t *testing.T) {
+	p, err := Parse([]byte("domains:\n  example.com:\n    executives: [Jane Doe]\n  example.org: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Executives("Example.COM"); len(got) != 1 || got[0] != "Jane Doe" {
+		t.Errorf("Executives(example.com) = %q, want [Jane Doe]", got)
+	}
+	if got := c.Executives("example.org"); len(got) != 0 {
+		t.Errorf("Executives(example.org) = %q, want none", got)
+	}
+}

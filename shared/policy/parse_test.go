@@ -101,6 +101,8 @@ func TestParseErrors(t *testing.T) {
 		{"dmarc", "defaults:\n  dmarc: honour\n", []string{`defaults.dmarc: "honour" is not allowed: must be one of honor, quarantine, tag, ignore (did you mean honor?)`}},
 		{"aggressiveness", "defaults:\n  aggressiveness: 5\n", []string{`defaults.aggressiveness: 5 is not allowed: must be between 0 (look up, never block) and 4 (most aggressive)`}},
 		{"aggressiveness negative", "defaults:\n  aggressiveness: -1\n", []string{`defaults.aggressiveness: -1 is not allowed`}},
+		{"spam bounced", "defaults:\n  spamAction: bounce\n", []string{`defaults.spamAction: "bounce" is not allowed: must be quarantine (default), delete, tag`}},
+		{"executive one word", "domains:\n  example.com:\n    executives: [Jane Doe, Boss]\n", []string{`domains["example.com"].executives[1]: "Boss" is not allowed: give a full name`}},
 		{"sensitivity", "defaults:\n  sensitivity: extreme\n", []string{`defaults.sensitivity: "extreme" is not allowed: must be one of low, medium, high`}},
 		{"subject tag long", "defaults:\n  subjectTag: '" + strings.Repeat("x", 65) + "'\n", []string{`defaults.subjectTag: "xxxx`, `is not allowed: must be at most 64 characters`}},
 		{"subject tag newline", "defaults:\n  subjectTag: \"[a]\\r\\nBcc: x\"\n", []string{`defaults.subjectTag: "[a]\r\nBcc: x" is not allowed: must not contain line breaks`}},

@@ -35,7 +35,9 @@ type Settings struct {
 	// DMARC: "honor" (the sender's p=reject bounces, p=quarantine quarantines; default),
 	// "quarantine" (both quarantine), "tag" (both tag), "ignore".
 	DMARC *string `json:"dmarc,omitempty"`
-	// SpamAction applies to spam (SES spam verdict FAIL, or the classifier). Default quarantine.
+	// SpamAction applies to spam and phishing (DESIGN.md §3 step 6: the score of the SES
+	// verdict, heuristics and classifier reaches the sensitivity's threshold): quarantine
+	// (default), delete, tag (tag the subject and deliver) or deliver (record only).
 	SpamAction *verdict.Action `json:"spamAction,omitempty"`
 	// SubjectTag is the tag the tag action puts in front of the subject. Default "[SPAM]".
 	SubjectTag *string `json:"subjectTag,omitempty"`
@@ -73,8 +75,11 @@ type Domain struct {
 	// (Recipients here plus what `moatctl directory import` stored).
 	Directory  bool     `json:"directory,omitempty"`
 	Recipients []string `json:"recipients,omitempty"` // inline directory entries, lower case
-	IPs        IPLists  `json:"ips,omitempty"`        // admin IP lists for this domain
-	Route      *Route   `json:"route,omitempty"`      // where clean mail goes
+	// Executives are display names of the domain's people whom impostors imitate ("Jane
+	// Doe"): mail from outside the served domains showing one of them scores as phishing.
+	Executives []string `json:"executives,omitempty"`
+	IPs        IPLists  `json:"ips,omitempty"`   // admin IP lists for this domain
+	Route      *Route   `json:"route,omitempty"` // where clean mail goes
 }
 
 // Route says how mail for a domain reaches its mail server.

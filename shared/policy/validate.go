@@ -114,7 +114,9 @@ func (s *Settings) validate(ps *problems, path string) {
 		ps.add(field(path, "virusAction"), "%q is not allowed: must be delete or quarantine (a virus is never delivered)", *a)
 	}
 	oneOf(ps, field(path, "dmarc"), s.DMARC, DMARCModes)
-	action(ps, field(path, "spamAction"), s.SpamAction)
+	if a := s.SpamAction; a != nil && *a != verdict.Quarantine && *a != verdict.Delete && *a != verdict.Tag && *a != verdict.Deliver {
+		ps.add(field(path, "spamAction"), "%q is not allowed: must be quarantine (default), delete, tag (tag the subject and deliver) or deliver (record only); spam is never bounced, its sender is usually forged", *a)
+	}
 	if t := s.SubjectTag; t != nil {
 		subjectTag(ps, field(path, "subjectTag"), *t)
 	}
@@ -210,6 +212,11 @@ func (p *Policy) validateDomain(ps *problems, path, name string, d Domain) {
 		}
 		if dom := domainOf(addr); dom != name {
 			ps.add(rp, "%q is not allowed: the directory of %s holds addresses in %s only", r, name, name)
+		}
+	}
+	for i, e := range d.Executives {
+		if n := len(strings.Fields(e)); n < 2 || utf8.RuneCountInString(e) > 100 {
+			ps.add(index(field(path, "executives"), i), "%q is not allowed: give a full name of at least two words and at most 100 characters (\"Jane Doe\")", e)
 		}
 	}
 	validateIPs(ps, field(path, "ips"), d.IPs)
