@@ -14,6 +14,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/moatmail/moat/infra/config"
+	"github.com/moatmail/moat/shared/reputation"
 	"github.com/moatmail/moat/shared/schema"
 )
 
@@ -48,7 +49,7 @@ func NewFiltering(scope constructs.Construct, id string, p FilteringProps) *Filt
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	cfg, st := p.Config, p.Storage
 
-	env := st.Env([]string{schema.Policies.ID, schema.Tracking.ID}, []string{schema.Delivery.ID})
+	env := st.Env([]string{schema.Policies.ID, schema.Tracking.ID, schema.Reputation.ID}, []string{schema.Delivery.ID})
 	env["BOUNCE_SENDER"] = cfg.BounceSender
 	env["BOUNCE_MODE"] = "ses"
 	env["TRACKING_TTL_DAYS"] = strconv.Itoa(cfg.Retention.TrackingDays)
@@ -58,6 +59,10 @@ func NewFiltering(scope constructs.Construct, id string, p FilteringProps) *Filt
 	if cfg.DNSBL.DQSKeyParam != "" {
 		env["DQS_KEY_PARAM"] = cfg.DNSBL.DQSKeyParam
 	}
+	// IP reputation: the default DNSBLs of the client IP, dynamic blocks pushed to SES receipt
+	// filters within a budget that leaves half the account's 100 to the administrator.
+	env["DNSBL_ZONES"] = "default"
+	env["RECEIPT_FILTER_BUDGET"] = strconv.Itoa(reputation.DefaultBudget)
 	fn := p.Functions.New(c, "Inbound", FunctionProps{
 		Name:        "inbound",
 		Description: "Moat: filters each message SES receives and carries out the verdicts",
@@ -78,6 +83,21 @@ func NewFiltering(scope constructs.Construct, id string, p FilteringProps) *Filt
 		Actions:   jsii.Strings("ses:SendBounce", "ses:SendRawEmail"),
 		Resources: identityARNs(c, cfg.DomainNames()),
 	}))
+	st.Tables[schema.Reputation.ID].Grant(fn.Role, jsii.String("dynamodb:GetItem"), jsii.String("dynamodb:PutItem"), jsii.String("dynamodb:UpdateItem"), jsii.String("dynamodb:Query"))
+	if st.Key != nil {
+		st.Key.GrantEncryptDecrypt(fn.Role)
+	}
+	receiptFilters := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("ses:ListReceiptFilters", "ses:CreateReceiptFilter", "ses:DeleteReceiptFilter"),
+		Resources: jsii.Strings("*"),
+	})
+	fn.Role.AddToPrincipalPolicy(receiptFilters)
+	cdknag.NagSuppressions_AddResourceSuppressions(fn.Role, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("SES receipt IP filters have no ARNs: ses:ListReceiptFilters, ses:CreateReceiptFilter and " +
+			"ses:DeleteReceiptFilter only accept Resource \"*\". The function touches only the filters named moat-dyn-*."),
+		AppliesTo: &[]interface{}{"Resource::*"},
+	}}, jsii.Bool(true))
 	if name := cfg.DNSBL.DQSKeyParam; name != "" {
 		fn.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions:   jsii.Strings("ssm:GetParameter"),

@@ -501,7 +501,8 @@ func TestInboundGrants(t *testing.T) {
 // Least privilege: no "*" actions, "*" resources only for the SES calls that have no resource
 // type, no managed policies (so none with FullAccess), no physical names.
 func TestNoWildcardIAM(t *testing.T) {
-	resourceless := map[string]bool{"ses:SetActiveReceiptRuleSet": true, "ses:DescribeActiveReceiptRuleSet": true}
+	resourceless := map[string]bool{"ses:SetActiveReceiptRuleSet": true, "ses:DescribeActiveReceiptRuleSet": true,
+		"ses:ListReceiptFilters": true, "ses:CreateReceiptFilter": true, "ses:DeleteReceiptFilter": true}
 	for id, pol := range resources("AWS::IAM::Policy") {
 		for _, s := range list(props(pol)["PolicyDocument"].(map[string]any)["Statement"]) {
 			st := s.(map[string]any)
