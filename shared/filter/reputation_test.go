@@ -187,3 +187,15 @@ func TestMinSpam(t *testing.T) {
 		t.Error("LevelOf does not clamp")
 	}
 }
+
+// BenchmarkReputationStep evaluates a message whose client IP has eight DNSBL answers (one
+// listing) and a dynamic block, to one recipient at level 2.
+func BenchmarkReputationStep(b *testing.B) {
+	p := compile(b, "domains:\n  example.com:\n    aggressiveness: 2\n")
+	m := msg(func(m *message.Message) { m.ClientIP = netip.MustParseAddr("192.0.2.25") })
+	facts := Facts{DNSBL: []dnsbl.Result{clean, clean, clean, clean, clean, clean, uce3, timeout}, DynamicBlock: &DynamicBlock{Spam: 6, Window: time.Hour}}
+	in := Input{Msg: m, Envelope: Envelope{MessageID: "m1", Sender: "x@sender.example", Recipients: []string{"alice@example.com"}}, Facts: facts}
+	for b.Loop() {
+		Evaluate(p, in)
+	}
+}

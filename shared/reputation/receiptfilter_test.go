@@ -241,3 +241,16 @@ func TestSESFilters(t *testing.T) {
 		t.Errorf("limit: got %v, want ErrLimit", err)
 	}
 }
+
+// BenchmarkPlan plans the receipt filters for 5,000 active blocks (far over budget: merging,
+// /24 aggregation and expiry all run).
+func BenchmarkPlan(b *testing.B) {
+	var blocks []Block
+	for i := range 5000 {
+		blocks = append(blocks, block(fmt.Sprintf("10.%d.%d.%d", i%7, i%250, (i*37)%256), time.Duration(i)*time.Second))
+	}
+	s := NewSyncer(nil)
+	for b.Loop() {
+		s.Plan(blocks, nil)
+	}
+}
