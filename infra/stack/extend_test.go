@@ -7,7 +7,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/moatmail/moat/shared/schema"
 )
 
 // The later issues add their functions with one call each: a queue consumer (deliver) and a
@@ -15,7 +14,7 @@ import (
 // bootstraps and checks what they must get: partial batch responses, a schedule with retries
 // and an alarmed dead-letter queue, a log group, arm64.
 func TestExtensionPoints(t *testing.T) {
-	dir, err := placeholders(append(Built, "deliver", "audit")...)
+	dir, err := placeholders(append(Built, "audit")...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,11 +24,7 @@ func TestExtensionPoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deliver := m.Functions.New(m.Delivery.Construct, "Deliver", FunctionProps{
-		Name: "deliver", MemoryMB: 256, Timeout: awscdk.Duration_Seconds(jsii.Number(60)),
-		Env: m.Storage.Env([]string{schema.Tracking.ID}, []string{schema.Delivery.ID}),
-	})
-	m.Delivery.AddConsumer(deliver, 10)
+	// The queue consumer, deliver, is made by NewDelivery itself (deliver_test.go checks it).
 	audit := m.Functions.New(m.Stack, "Audit", FunctionProps{Name: "audit", MemoryMB: 256, Timeout: awscdk.Duration_Minutes(jsii.Number(5))})
 	m.Functions.Schedule(m.Stack, "AuditSchedule", audit, "rate(1 hour)", "blocklist audit")
 	Check(app)
@@ -46,8 +41,8 @@ func TestExtensionPoints(t *testing.T) {
 			"DeadLetterConfig": assertions.Match_AnyValue(),
 		})},
 	})
-	tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(Built)+2))
-	tmpl.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(len(Built)+2))
+	tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(Built)+1))
+	tmpl.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(len(Built)+1))
 	alarms := js(tmpl.FindResources(jsii.String("AWS::CloudWatch::Alarm"), nil))
 	for _, want := range []string{"MonitoringAuditScheduleDeadLettersNotEmpty", "MonitoringDeliverErrors", "MonitoringAuditThrottles"} {
 		if !strings.Contains(alarms, want) {
