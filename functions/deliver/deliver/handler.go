@@ -456,9 +456,10 @@ func (h *Handler) setStatus(ctx context.Context, a *attempt, rcpt string, st tra
 // handler lists it as a batch item failure.
 func (h *Handler) later(ctx context.Context, m events.SQSMessage, a *attempt) bool {
 	delay := h.Retry.Delay(a.n)
-	// The last attempt falls at the maximum age rather than up to Cap after it.
+	// The last attempt falls at the maximum age rather than up to Cap after it; past it (a DSN
+	// that could not be sent yet) the job comes back after the base delay, at most a minute.
 	if left := a.job.Enqueued.Add(h.Retry.MaxAge).Sub(h.Now()); left < delay {
-		delay = max(left, time.Second)
+		delay = max(left, min(h.Retry.Base, time.Minute), time.Second)
 	}
 	secs := int32(min(delay, maxVisibility) / time.Second)
 	_, err := h.Queue.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{

@@ -439,3 +439,29 @@ func TestHandlerForwardsThroughSES(t *testing.T) {
 		t.Errorf("destinations %v", sent.Destinations)
 	}
 }
+
+// A message released from quarantine is read from its quarantine/ copy.
+func TestHandlerDeliversReleasedCopy(t *testing.T) {
+	s := startSink(t, &sink{}, newPKI(t), "starttls")
+	e := newEnv(t, &policy.Route{Host: s.Host, Port: s.Port})
+	id := fmt.Sprintf("deliver-released-%d", time.Now().UnixNano())
+	ctx := context.Background()
+	if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(e.res.Bucket), Key: aws.String("quarantine/" + id), Body: strings.NewReader(original)}); err != nil {
+		t.Fatal(err)
+	}
+	j := delivery.Job{MessageID: id, Key: "quarantine/" + id, Released: true, Sender: "alice@example.org",
+		Domain: "example.com", Recipients: []string{"bob@example.com"}, Enqueued: time.Now()}
+	if err := delivery.NewQueue(e.sqs, e.res.Queues[schema.Delivery.ID]).Enqueue(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if resp := e.handle(e.receive(10 * time.Second)); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("batch failures %v", resp.BatchItemFailures)
+	}
+	if got := s.messages(); len(got) != 1 || !strings.Contains(got[0].Data, "Buy now.") {
+		t.Fatalf("server got %+v", got)
+	}
+	// No tracking record existed (its TTL passed, say): delivery creates one.
+	if rec := e.status(id, "bob@example.com"); rec.Status != tracking.Delivered || rec.Key != "quarantine/"+id {
+		t.Errorf("status %s key %s", rec.Status, rec.Key)
+	}
+}
