@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ type ReputationConfig struct {
 	QueryTimeout time.Duration // DNSBL_TIMEOUT_MS: one DNS query
 	Deadline     time.Duration // DNSBL_DEADLINE_MS: every lookup of one message
 	FilterBudget int           // RECEIPT_FILTER_BUDGET: receipt filters for dynamic blocks; 0: not pushed
+	FilterPrefix string        // RECEIPT_FILTER_PREFIX: names of the filters this deployment owns
 	SyncEvery    time.Duration // RECEIPT_FILTER_SYNC_SECONDS: how often expired blocks leave the filters
 }
 
@@ -42,16 +44,25 @@ const (
 )
 
 // DefaultZones are the zones DNSBL_ZONES=default selects: the catalogue's IP zones except
-// Barracuda, which answers registered resolvers only.
+// Barracuda, which answers registered resolvers only. Spamhaus ZEN is left out too when neither
+// DNSBL_RESOLVER nor DQS_KEY_PARAM is set: Spamhaus refuses queries through AWS's resolvers,
+// so it would only report errors.
 var DefaultZones = []string{"spamhaus-zen", "spamcop", "psbl", "mailspike-bl", "mailspike-z", "uceprotect-1", "uceprotect-2", "uceprotect-3"}
 
 // loadReputation reads the reputation settings into c.Reputation.
 func (c *Config) loadReputation(getenv func(string) string) []error {
+	var errs []error
 	r := ReputationConfig{
 		Table: getenv(schema.Reputation.EnvVar), Resolver: getenv("DNSBL_RESOLVER"), DQSKeyParam: getenv("DQS_KEY_PARAM"),
 		QueryTimeout: dnsbl.DefaultTimeout, Deadline: DefaultDNSBLDeadline, SyncEvery: DefaultSyncEvery,
+		FilterPrefix: reputation.DefaultFilterPrefix,
 	}
-	var errs []error
+	if v := getenv("RECEIPT_FILTER_PREFIX"); v != "" {
+		r.FilterPrefix = v
+		if !filterPrefix.MatchString(v) {
+			errs = append(errs, fmt.Errorf("RECEIPT_FILTER_PREFIX %q: want up to 40 letters, digits, '-' or '_', starting with a letter or digit", v))
+		}
+	}
 	num := func(name string, lo int, dst func(int)) {
 		v := getenv(name)
 		if v == "" {
@@ -104,7 +115,11 @@ func (c *Config) loadReputation(getenv func(string) string) []error {
 	switch v := strings.TrimSpace(getenv("DNSBL_ZONES")); v {
 	case "", "none":
 	case "default":
-		names = DefaultZones
+		for _, n := range DefaultZones {
+			if n != "spamhaus-zen" || r.Resolver != "" || r.DQSKeyParam != "" {
+				names = append(names, n)
+			}
+		}
 	default:
 		for _, n := range strings.Split(v, ",") {
 			names = append(names, strings.TrimSpace(n))
@@ -124,6 +139,8 @@ func (c *Config) loadReputation(getenv func(string) string) []error {
 	c.Reputation = r
 	return errs
 }
+
+var filterPrefix = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$`)
 
 func zoneNames(zs []dnsbl.Zone) string {
 	var out []string
@@ -344,7 +361,7 @@ func newIPReputation(c ReputationConfig, cl Clients, log *slog.Logger) *IPReputa
 		r.Store = reputation.New(cl.DynamoDB, c.Table, filter.MinSpam())
 		if c.FilterBudget > 0 && cl.SES != nil {
 			s := reputation.NewSyncer(reputation.SESFilters{Client: cl.SES})
-			s.Budget = c.FilterBudget
+			s.Budget, s.Prefix = c.FilterBudget, c.FilterPrefix
 			r.Syncer = s
 		}
 	}

@@ -277,15 +277,20 @@ func TestLoadReputationConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Reputation.Zones) != len(DefaultZones)+1 || c.Reputation.Resolver != "192.0.2.53:53" || c.Reputation.FilterBudget != 40 {
-		t.Errorf("default zones plus one: %d zones, resolver %s, budget %d", len(c.Reputation.Zones), c.Reputation.Resolver, c.Reputation.FilterBudget)
+	if len(c.Reputation.Zones) != len(DefaultZones)+1 || c.Reputation.Resolver != "192.0.2.53:53" || c.Reputation.FilterBudget != 40 || c.Reputation.FilterPrefix != reputation.DefaultFilterPrefix {
+		t.Errorf("default zones plus one: %d zones, resolver %s, budget %d, prefix %s", len(c.Reputation.Zones), c.Reputation.Resolver, c.Reputation.FilterBudget, c.Reputation.FilterPrefix)
+	}
+	// Without a resolver of one's own or a DQS key, Spamhaus would refuse every query.
+	c, err = load(map[string]string{"DNSBL_ZONES": "default", "RECEIPT_FILTER_PREFIX": "moat-prod-dyn-"})
+	if err != nil || len(c.Reputation.Zones) != len(DefaultZones)-1 || c.Reputation.Zones[0].Name == "spamhaus-zen" || c.Reputation.FilterPrefix != "moat-prod-dyn-" {
+		t.Errorf("default zones through AWS's resolver: %v %v", c.Reputation.Zones, err)
 	}
 	_, err = load(map[string]string{
 		"DNSBL_ZONES": "spamcop,nosuch,spamhaus-dbl", "DNSBL_RESOLVER": "dns.google", "RECEIPT_FILTER_BUDGET": "150",
-		"DNSBL_DEADLINE_MS": "soon", "DQS_KEY_PARAM": "my secret key",
+		"DNSBL_DEADLINE_MS": "soon", "DQS_KEY_PARAM": "my secret key", "RECEIPT_FILTER_PREFIX": "-moat.dyn",
 	})
 	for _, want := range []string{`DNSBL_ZONES "nosuch": unknown zone`, `DNSBL_ZONES "spamhaus-dbl": the zone lists domains`,
-		`DNSBL_RESOLVER "dns.google"`, "RECEIPT_FILTER_BUDGET 150", `DNSBL_DEADLINE_MS "soon"`, `DQS_KEY_PARAM "my secret key"`} {
+		`DNSBL_RESOLVER "dns.google"`, "RECEIPT_FILTER_BUDGET 150", `DNSBL_DEADLINE_MS "soon"`, `DQS_KEY_PARAM "my secret key"`, `RECEIPT_FILTER_PREFIX "-moat.dyn"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
