@@ -88,8 +88,8 @@ func counterPK(tenant string, gen int, metric string) string {
 func (s *Store) add(ctx context.Context, sr series, n int, at time.Time) error {
 	start := at.UTC().Truncate(sr.bucket)
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table),
-		Key:       map[string]types.AttributeValue{"pk": str(sr.pk), "sk": str(start.Format(time.RFC3339))},
+		TableName:                 aws.String(s.table),
+		Key:                       map[string]types.AttributeValue{"pk": str(sr.pk), "sk": str(start.Format(time.RFC3339))},
 		UpdateExpression:          aws.String("ADD #count :n SET #expires = :expires"),
 		ExpressionAttributeNames:  map[string]string{"#count": "count", "#expires": "expires"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(int64(n)), ":expires": num(start.Add(sr.window + sr.bucket + 24*time.Hour).Unix())},
