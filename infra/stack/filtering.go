@@ -63,6 +63,7 @@ func NewFiltering(scope constructs.Construct, id string, p FilteringProps) *Filt
 	// filters within a budget that leaves half the account's 100 to the administrator.
 	env["DNSBL_ZONES"] = "default"
 	env["RECEIPT_FILTER_BUDGET"] = strconv.Itoa(reputation.DefaultBudget)
+	env["RECEIPT_FILTER_PREFIX"] = filterPrefix(cfg.StackName())
 	fn := p.Functions.New(c, "Inbound", FunctionProps{
 		Name:        "inbound",
 		Description: "Moat: filters each message SES receives and carries out the verdicts",
@@ -136,6 +137,18 @@ func NewFiltering(scope constructs.Construct, id string, p FilteringProps) *Filt
 
 	suppressGrantWildcards(fn.Role, st)
 	return &Filtering{Construct: c, Inbound: fn, Failures: failures}
+}
+
+// filterPrefix names the receipt filters of one stack, so stages sharing an account never
+// delete each other's: "moat-prod-dyn-" for the stack Moat-prod.
+func filterPrefix(stack string) string {
+	b := []byte(strings.ToLower(stack))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	return string(b[:min(len(b), 35)]) + "-dyn-"
 }
 
 // identityARNs are the SES identity ARNs of the domains.

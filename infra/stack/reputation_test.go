@@ -14,8 +14,8 @@ func TestInboundReputation(t *testing.T) {
 	if env[schema.Reputation.EnvVar] == nil {
 		t.Errorf("env %s is not set", schema.Reputation.EnvVar)
 	}
-	if env["DNSBL_ZONES"] != "default" || env["RECEIPT_FILTER_BUDGET"] != strconv.Itoa(reputation.DefaultBudget) {
-		t.Errorf("DNSBL_ZONES %v, RECEIPT_FILTER_BUDGET %v", env["DNSBL_ZONES"], env["RECEIPT_FILTER_BUDGET"])
+	if env["DNSBL_ZONES"] != "default" || env["RECEIPT_FILTER_BUDGET"] != strconv.Itoa(reputation.DefaultBudget) || env["RECEIPT_FILTER_PREFIX"] != "moat-test-dyn-" {
+		t.Errorf("DNSBL_ZONES %v, RECEIPT_FILTER_BUDGET %v, RECEIPT_FILTER_PREFIX %v", env["DNSBL_ZONES"], env["RECEIPT_FILTER_BUDGET"], env["RECEIPT_FILTER_PREFIX"])
 	}
 
 	st := policyOf("FilteringInboundRole")
