@@ -46,8 +46,9 @@ func Threshold(sensitivity string) (float64, error) {
 
 // Scoring constants.
 const (
-	// SESSpamPoints are added when SES's spam verdict is FAIL.
-	SESSpamPoints = 50
+	// SESSpamPoints are added when SES's spam verdict is FAIL: enough alone at every
+	// sensitivity, as SES's verdict was before the classifier.
+	SESSpamPoints = 100
 	// PhishPoints: phishing and malware checks adding up to this much make spam phishing.
 	PhishPoints = 30
 )

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/moatmail/moat/shared/archive"
+	"github.com/moatmail/moat/shared/classify"
 	"github.com/moatmail/moat/shared/dnsbl"
 	"github.com/moatmail/moat/shared/message"
 	"github.com/moatmail/moat/shared/policy"
@@ -52,6 +53,8 @@ type Facts struct {
 	DNSBL []dnsbl.Result
 	// DynamicBlock is the client IP's active dynamic block; nil: none.
 	DynamicBlock *DynamicBlock
+	// Model is the tenant's spam model (step 6); nil: heuristics and the SES verdict only.
+	Model *classify.Model
 }
 
 // Input is one message to evaluate.
@@ -96,6 +99,7 @@ type evaluation struct {
 	in      Input
 	senders []string // addresses the sender lists are matched against
 	rule    policy.RuleInput
+	cls     *classify.Result // step 6's classification, made on first need
 }
 
 func newEvaluation(p *policy.Compiled, in Input) *evaluation {
@@ -322,13 +326,12 @@ func (ev *evaluation) sesVerdicts(s *state, _ string) {
 	}
 }
 
-// Step 6: spam and phishing. SES's spam verdict for now; the classifier and heuristics of the
-// detection issue join here.
+// Step 6: spam and phishing: the SES spam verdict, the heuristics and the classifier add up to
+// one score (spam.go); the domain's sensitivity sets the threshold.
 func (ev *evaluation) spam(s *state, _ string) {
-	if s.approved || ev.in.SES.Spam != Fail {
-		return
+	if !s.approved {
+		ev.spamScore(s)
 	}
-	s.apply(s.eff.SpamAction, verdict.Permanent, verdict.Spam, "SES spam verdict FAIL")
 }
 
 // Step 7: attachments and archives.

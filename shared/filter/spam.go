@@ -1,0 +1,75 @@
+package filter
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/moatmail/moat/shared/classify"
+	"github.com/moatmail/moat/shared/heuristic"
+	"github.com/moatmail/moat/shared/policy"
+	"github.com/moatmail/moat/shared/verdict"
+)
+
+// Classify scores in.Msg for step 6 with in.Facts.Model: the protected domains are the
+// policy's, the executives those of the recipients' domains, the envelope sender and SES's
+// spam verdict the input's. The score does not depend on the recipient; the threshold does.
+func Classify(p *policy.Compiled, in Input) classify.Result {
+	ctx := heuristic.Context{Domains: p.Domains(), Sender: in.Envelope.Sender}
+	seen := map[string]bool{}
+	for _, r := range in.Envelope.Recipients {
+		if d := domainOf(r); !seen[d] {
+			seen[d] = true
+			ctx.Executives = append(ctx.Executives, p.Executives(d)...)
+		}
+	}
+	return classify.Classify(in.Facts.Model, classify.Input{Msg: in.Msg, Context: ctx, SESSpam: in.SES.Spam == Fail})
+}
+
+// spamScore applies the spam action when the message's score reaches the threshold of the
+// recipient domain's sensitivity; the reason is phish when phishing checks weighed enough.
+func (ev *evaluation) spamScore(s *state) {
+	if ev.cls == nil {
+		r := Classify(ev.p, ev.in)
+		ev.cls = &r
+	}
+	th, err := classify.Threshold(s.eff.Sensitivity)
+	if err != nil {
+		th, _ = classify.Threshold("") // policy validation admits only known sensitivities
+	}
+	if !ev.cls.Spam(th) {
+		return
+	}
+	code := verdict.Spam
+	if ev.cls.Phish(th) {
+		code = verdict.Phish
+	}
+	s.apply(s.eff.SpamAction, verdict.Permanent, code, scoreDetail(ev.cls, th, s.eff.Sensitivity))
+}
+
+// scoreDetail says "score 130 ≥ 95.2 (medium): ses-spam 100, bayes 30 (p=0.3012)", the
+// reasons with points, strongest first.
+func scoreDetail(r *classify.Result, th float64, sensitivity string) string {
+	rs := slices.Clone(r.Reasons)
+	slices.SortStableFunc(rs, func(a, b classify.Reason) int {
+		switch {
+		case a.Points > b.Points:
+			return -1
+		case a.Points < b.Points:
+			return 1
+		}
+		return 0
+	})
+	var parts []string
+	for _, x := range rs {
+		if x.Points <= 0 {
+			continue
+		}
+		p := fmt.Sprintf("%s %g", x.Code, x.Points)
+		if x.Detail != "" {
+			p += " (" + x.Detail + ")"
+		}
+		parts = append(parts, p)
+	}
+	return fmt.Sprintf("score %g ≥ %g (%s): %s", r.Score, th, sensitivity, strings.Join(parts, ", "))
+}
