@@ -20,13 +20,14 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"check":     {"evaluate messages against a policy offline (no AWS, no network)", runCheck},
-	"policy":    {"get, apply or diff the policy document (policy as code)", runPolicy},
-	"senders":   {"add, remove or list approved and blocked senders", runSenders},
-	"directory": {"import (CSV, LDIF) or list a domain's valid recipients", runDirectory},
-	"tracking":  {"search mail tracking, show a message, list blocked client IPs", runTracking},
-	"redrive":   {"move dead letters back to their queue", runRedrive},
-	"audit":     {"look IPs, CIDRs and domains up in the block lists now (no AWS), or report the scheduled audit", runAudit},
+	"check":      {"evaluate messages against a policy offline (no AWS, no network)", runCheck},
+	"policy":     {"get, apply or diff the policy document (policy as code)", runPolicy},
+	"senders":    {"add, remove or list approved and blocked senders", runSenders},
+	"directory":  {"import (CSV, LDIF) or list a domain's valid recipients", runDirectory},
+	"tracking":   {"search mail tracking, show a message, list blocked client IPs", runTracking},
+	"quarantine": {"list, show, release or delete quarantined messages", runQuarantine},
+	"redrive":    {"move dead letters back to their queue", runRedrive},
+	"audit":      {"look IPs, CIDRs and domains up in the block lists now (no AWS), or report the scheduled audit", runAudit},
 }
 
 // usageError marks an invalid command line or input: exit code 2.

@@ -73,6 +73,8 @@ var (
 	ErrNotQuarantined = errors.New("not in quarantine")
 	// ErrNotFound is returned when tracking knows no record for the message (and recipient).
 	ErrNotFound = errors.New("no such quarantined message")
+	// ErrInvalidFilter is returned by List for a filter it cannot apply.
+	ErrInvalidFilter = errors.New("invalid quarantine filter")
 )
 
 func (a *Admin) now() time.Time {
@@ -116,11 +118,11 @@ func (a *Admin) List(ctx context.Context, f Filter) (Page, error) {
 	case limit == 0:
 		limit = tracking.DefaultLimit
 	case limit < 0 || limit > tracking.MaxLimit:
-		return Page{}, fmt.Errorf("limit %d is out of range: 1 to %d", limit, tracking.MaxLimit)
+		return Page{}, fmt.Errorf("limit %d is out of range, 1 to %d: %w", limit, tracking.MaxLimit, ErrInvalidFilter)
 	}
 	for _, c := range f.Reasons {
 		if !knownCode(c) {
-			return Page{}, fmt.Errorf("reason %q is not a reason code (see moatctl check --help)", c)
+			return Page{}, fmt.Errorf("reason %q is not a reason code (moatctl check --help lists them): %w", c, ErrInvalidFilter)
 		}
 	}
 	q := tracking.Query{

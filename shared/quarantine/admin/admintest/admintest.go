@@ -44,7 +44,12 @@ type Env struct {
 func New(t testing.TB) *Env {
 	t.Helper()
 	cfg := awstest.Config(t)
-	res := awstest.Stack(t, cfg)
+	return Over(cfg, awstest.Stack(t, cfg))
+}
+
+// Over returns an Env over resources already created (moatctl's tests point it at their
+// local stack).
+func Over(cfg aws.Config, res awstest.Resources) *Env {
 	e := &Env{
 		AWS: cfg, Res: res, S3: awstest.S3(cfg), DB: dynamodb.NewFromConfig(cfg), SQS: sqs.NewFromConfig(cfg),
 		QueueURL: res.Getenv(schema.Delivery.EnvVar), Bucket: res.Bucket, TrackName: res.Getenv(schema.Tracking.EnvVar),
