@@ -86,13 +86,14 @@ type Stack struct {
 	Resources provision.Resources
 	AWS       aws.Config
 
-	log      *slog.Logger
-	moto     *moto
-	inbound  *inbound.Handler
-	servers  []*smtp.Server
-	cancel   context.CancelFunc
-	inflight sync.WaitGroup // inbound invocations
-	bg       sync.WaitGroup // pollers
+	log       *slog.Logger
+	moto      *moto
+	inbound   *inbound.Handler
+	servers   []*smtp.Server
+	listeners []net.Listener // closed by Close when not served yet
+	cancel    context.CancelFunc
+	inflight  sync.WaitGroup // inbound invocations
+	bg        sync.WaitGroup // pollers
 }
 
 // Start brings the stack up; Close takes it down. On error nothing is left running.
@@ -111,6 +112,20 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			s = nil
 		}
 	}()
+	// Take the ports first: a port in use fails the start before moto is started.
+	sinkLn, err := net.Listen("tcp", o.SinkAddr)
+	if err != nil {
+		return s, fmt.Errorf("mail sink: %w (pass --sink with a free address)", err)
+	}
+	s.SinkAddr = sinkLn.Addr().String()
+	smtpLn, err := net.Listen("tcp", o.SMTPAddr)
+	if err != nil {
+		sinkLn.Close()
+		return s, fmt.Errorf("SMTP listener: %w (pass --smtp with a free address)", err)
+	}
+	s.SMTPAddr = smtpLn.Addr().String()
+	s.listeners = []net.Listener{sinkLn, smtpLn}
+
 	s.Endpoint = o.Endpoint
 	if s.Endpoint == "" {
 		if s.moto, s.Endpoint, err = startMoto(ctx, o.MotoPort, filepath.Join(o.Dir, "moto.log")); err != nil {
@@ -137,7 +152,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 
 	db := dynamodb.NewFromConfig(s.AWS)
 	store := policystore.New(db, s.Resources.Tables["Policies"])
-	if err := loadPolicy(ctx, store, o); err != nil {
+	if err := loadPolicy(ctx, store, o.Policy, s.SinkAddr); err != nil {
 		return s, err
 	}
 	pols := &policies{Store: store, cache: policystore.NewCache(store, o.PolicyCache), now: time.Now}
@@ -158,18 +173,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return s, err
 	}
 
-	sinkLn, err := net.Listen("tcp", o.SinkAddr)
-	if err != nil {
-		return s, fmt.Errorf("mail sink: %w (pass --sink with a free address)", err)
-	}
-	s.SinkAddr = sinkLn.Addr().String()
 	s.serve(sinkLn, &sink{dir: o.DeliveredDir, log: o.Log.With("component", "sink")}, 0)
 
-	smtpLn, err := net.Listen("tcp", o.SMTPAddr)
-	if err != nil {
-		return s, fmt.Errorf("SMTP listener: %w (pass --smtp with a free address)", err)
-	}
-	s.SMTPAddr = smtpLn.Addr().String()
 	rcv := &receiver{
 		policies: pols, s3: provision.S3(s.AWS), bucket: s.Resources.Bucket, region: o.Region,
 		invoke: s.invoke, log: o.Log.With("component", "smtp"), now: time.Now,
@@ -221,14 +226,14 @@ func withDefaults(o Options) Options {
 
 // loadPolicy stores the start policy, pointing routes at the sink's default address to its
 // actual one.
-func loadPolicy(ctx context.Context, store *policystore.Store, o Options) error {
-	doc, err := policy.Parse(o.Policy)
+func loadPolicy(ctx context.Context, store *policystore.Store, data []byte, sinkAddr string) error {
+	doc, err := policy.Parse(data)
 	if err != nil {
 		return fmt.Errorf("start policy: %w", err)
 	}
-	host, portText, err := net.SplitHostPort(o.SinkAddr)
+	host, portText, err := net.SplitHostPort(sinkAddr)
 	if err != nil {
-		return fmt.Errorf("sink address %q: %w", o.SinkAddr, err)
+		return fmt.Errorf("sink address %q: %w", sinkAddr, err)
 	}
 	port, _ := strconv.Atoi(portText)
 	for name, d := range doc.Domains {
@@ -301,6 +306,9 @@ func (s *Stack) Wait() { s.inflight.Wait() }
 func (s *Stack) Close() error {
 	for _, srv := range s.servers {
 		srv.Close()
+	}
+	for _, l := range s.listeners {
+		l.Close()
 	}
 	s.inflight.Wait()
 	if s.cancel != nil {
