@@ -14,7 +14,7 @@ import (
 // bootstraps and checks what they must get: partial batch responses, a schedule with retries
 // and an alarmed dead-letter queue, a log group, arm64.
 func TestExtensionPoints(t *testing.T) {
-	dir, err := placeholders(append(Built, "audit")...)
+	dir, err := placeholders(append(Built, "digest")...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,8 +25,9 @@ func TestExtensionPoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The queue consumer, deliver, is made by NewDelivery itself (deliver_test.go checks it).
-	audit := m.Functions.New(m.Stack, "Audit", FunctionProps{Name: "audit", MemoryMB: 256, Timeout: awscdk.Duration_Minutes(jsii.Number(5))})
-	m.Functions.Schedule(m.Stack, "AuditSchedule", audit, "rate(1 hour)", "blocklist audit")
+	// The audit is made by NewAudit itself (audit_test.go checks it); a digest-like function here.
+	digest := m.Functions.New(m.Stack, "Digest", FunctionProps{Name: "digest", MemoryMB: 256, Timeout: awscdk.Duration_Minutes(jsii.Number(5))})
+	m.Functions.Schedule(m.Stack, "DigestSchedule", digest, "rate(1 hour)", "quarantine digests")
 	Check(app)
 
 	tmpl := assertions.Template_FromStack(m.Stack, nil)
@@ -44,7 +45,7 @@ func TestExtensionPoints(t *testing.T) {
 	tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(Built)+1))
 	tmpl.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(len(Built)+1))
 	alarms := js(tmpl.FindResources(jsii.String("AWS::CloudWatch::Alarm"), nil))
-	for _, want := range []string{"MonitoringAuditScheduleDeadLettersNotEmpty", "MonitoringDeliverErrors", "MonitoringAuditThrottles"} {
+	for _, want := range []string{"MonitoringDigestScheduleDeadLettersNotEmpty", "MonitoringDeliverErrors", "MonitoringDigestThrottles"} {
 		if !strings.Contains(alarms, want) {
 			t.Errorf("no alarm %s*", want)
 		}

@@ -27,11 +27,12 @@ type Moat struct {
 	Filtering  *Filtering
 	Receiving  *Receiving
 	Delivery   *Delivery
+	Audit      *Audit // nil when there is nothing to audit
 	Functions  *Functions
 }
 
 // Built are the functions the stack deploys today; each needs its bootstrap.
-var Built = []string{"inbound", "activator", "deliver"}
+var Built = []string{"inbound", "activator", "deliver", "audit"}
 
 // New creates the stack Moat-<stage> in scope.
 func New(scope constructs.Construct, p Props) (*Moat, error) {
@@ -43,6 +44,9 @@ func New(scope constructs.Construct, p Props) (*Moat, error) {
 	needed := []string{"inbound", "deliver"}
 	if cfg.Activate() {
 		needed = append(needed, "activator")
+	}
+	if cfg.AuditEnabled() {
+		needed = append(needed, "audit")
 	}
 	if err := fns.Check(needed...); err != nil {
 		return nil, err
@@ -82,6 +86,9 @@ func New(scope constructs.Construct, p Props) (*Moat, error) {
 	m.Delivery = NewDelivery(st, "Delivery", DeliveryProps{
 		Queue: m.Storage.Queues[schema.Delivery.ID], Config: cfg, Functions: fns, Storage: m.Storage,
 	})
+	if cfg.AuditEnabled() {
+		m.Audit = NewAudit(st, "Audit", AuditProps{Config: cfg, Functions: fns, Storage: m.Storage, Monitoring: m.Monitoring})
+	}
 	m.Monitoring.Dashboard()
 	m.outputs()
 	return m, nil

@@ -39,6 +39,8 @@ const testContext = `{
   "bounceSender": "mailer-daemon@example.com",
   "alertEmails": ["ops@example.com", "oncall@example.net"],
   "dnsbl": {"resolver": "192.0.2.53:53", "dqsKeyParam": "/moat/test/dqs-key"},
+  "monitoredIPs": ["192.0.2.25", "198.51.100.0/29"], "monitoredDomains": ["example.com"],
+  "audit": {"schedule": "rate(6 hours)", "sesDedicatedIPs": true, "targetsParam": "/moat/test/audit-targets", "zones": ["spamhaus-zen", "spamcop", "uceprotect-3"]},
   "retention": {"incomingDays": 14, "quarantineDays": 45, "submissionsDays": 400, "trackingDays": 60, "logDays": 30},
   "tlsPolicy": "Require",
   "reservedConcurrency": {"inbound": 7},
@@ -502,7 +504,8 @@ func TestInboundGrants(t *testing.T) {
 // type, no managed policies (so none with FullAccess), no physical names.
 func TestNoWildcardIAM(t *testing.T) {
 	resourceless := map[string]bool{"ses:SetActiveReceiptRuleSet": true, "ses:DescribeActiveReceiptRuleSet": true,
-		"ses:ListReceiptFilters": true, "ses:CreateReceiptFilter": true, "ses:DeleteReceiptFilter": true}
+		"ses:ListReceiptFilters": true, "ses:CreateReceiptFilter": true, "ses:DeleteReceiptFilter": true,
+		"ses:GetDedicatedIps": true}
 	for id, pol := range resources("AWS::IAM::Policy") {
 		for _, s := range list(props(pol)["PolicyDocument"].(map[string]any)["Statement"]) {
 			st := s.(map[string]any)
