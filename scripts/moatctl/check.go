@@ -28,6 +28,8 @@ type checkResult struct {
 	File       string            `json:"file"`
 	Recipients []verdict.Verdict `json:"recipients"`
 	Error      string            `json:"error,omitempty"`
+	// Classification is step 6's score, with --model.
+	Classification *classification `json:"classification,omitempty"`
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) error {
@@ -39,9 +41,10 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	from := fs.String("from", "", "envelope sender (default: the event's, else the header From)")
 	var to stringList
 	fs.Var(&to, "to", "envelope recipient (repeatable; default: the event's, else header To and Cc)")
+	modelFile := fs.String("model", "", "spam model from moatctl train: adds the classification to each message")
 	asJSON := fs.Bool("json", false, "print JSON: {\"messages\":[{\"file\":...,\"recipients\":[...]}]}")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: moatctl check [--policy FILE] [--event SES_EVENT.json] [--client-ip IP] [--from ADDR] [--to ADDR]... [--json] MESSAGE.eml...")
+		fmt.Fprintln(stderr, "usage: moatctl check [--policy FILE] [--event SES_EVENT.json] [--client-ip IP] [--from ADDR] [--to ADDR]... [--model MODEL] [--json] MESSAGE.eml...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +86,13 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		}
 		base.Envelope = sesevent.Envelope(ev.Records[0])
 		base.SES = sesevent.Verdicts(ev.Records[0])
+	}
+	if *modelFile != "" {
+		m, err := loadModel(*modelFile)
+		if err != nil {
+			return err
+		}
+		base.Facts.Model = m
 	}
 	if *from != "" {
 		base.Envelope.Sender = *from
@@ -157,7 +167,7 @@ func checkFile(file string, doc *policy.Policy, in filter.Input, ip netip.Addr) 
 		msg.ClientIP = ip
 	}
 	in.Msg = msg
-	return checkResult{File: file, Recipients: filter.Evaluate(pol, in)}, nil
+	return checkResult{File: file, Recipients: filter.Evaluate(pol, in), Classification: classifyFor(pol, in)}, nil
 }
 
 // compileFor compiles doc; without a document, the defaults apply and every recipient's domain

@@ -27,6 +27,7 @@ var commands = map[string]command{
 	"tracking":   {"search mail tracking, show a message, list blocked client IPs", runTracking},
 	"quarantine": {"list, show, release or delete quarantined messages", runQuarantine},
 	"redrive":    {"move dead letters back to their queue", runRedrive},
+	"train":      {"train the spam classifier from folders of spam and ham (offline)", runTrain},
 	"audit":      {"look IPs, CIDRs and domains up in the block lists now (no AWS), or report the scheduled audit", runAudit},
 }
 

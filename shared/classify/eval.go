@@ -20,6 +20,9 @@ type Sample struct {
 	// SES verdict, when known).
 	Points      float64
 	PhishPoints float64
+	// Unscannable is set when the message could not be parsed well enough to learn from
+	// (message.Message.Unscannable).
+	Unscannable bool
 }
 
 // Prepare parses and tokenizes one message and runs the heuristics on it. The envelope
@@ -33,7 +36,7 @@ func Prepare(r io.Reader, spam bool, ctx heuristic.Context) (Sample, error) {
 		ctx.Sender = returnPath(m)
 	}
 	toks, hits := Analyze(m, &ctx, nil)
-	s := Sample{Spam: spam, Tokens: toks}
+	s := Sample{Spam: spam, Tokens: toks, Unscannable: m.Unscannable != ""}
 	res := score(nil, toks, hits, false)
 	s.Points, s.PhishPoints = res.Score, res.PhishPoints
 	return s, nil
