@@ -2,13 +2,13 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -78,11 +78,12 @@ type Result struct {
 	DurationMS      int64    `json:"durationMs"`
 }
 
-// Handle runs the audit. The event (an EventBridge scheduled event) is not used. It returns an
+// Handle runs the audit. The event (an EventBridge scheduled event, events/schedule/audit.json)
+// carries nothing the audit needs. It returns an
 // error only when a retry can help: targets, key or state that could not be read, an alert
 // that could not be published, state that could not be saved. A failed alert leaves the state
 // unsaved, so the retry (or the next run) reports the same changes again.
-func (h *Handler) Handle(ctx context.Context, _ json.RawMessage) (Result, error) {
+func (h *Handler) Handle(ctx context.Context, _ events.CloudWatchEvent) (Result, error) {
 	start := h.Now()
 	targets, err := h.targets(ctx)
 	if err != nil {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -168,7 +170,7 @@ func (r *rig) run() (fn.Result, *alert) {
 	r.now = r.now.Add(time.Hour)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := r.h.Handle(ctx, json.RawMessage(`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`))
+	res, err := r.h.Handle(ctx, scheduledEvent(r.t))
 	if err != nil {
 		r.t.Fatalf("Handle: %v", err)
 	}
@@ -192,6 +194,23 @@ func (r *rig) run() (fn.Result, *alert) {
 		r.t.Fatalf("SNS envelope %q: %v", aws.ToString(m.Body), err)
 	}
 	return res, &a
+}
+
+// scheduledEvent is the sample EventBridge event, decoded as Lambda decodes it.
+func scheduledEvent(t *testing.T) events.CloudWatchEvent {
+	t.Helper()
+	b, err := os.ReadFile("../../../events/schedule/audit.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.CloudWatchEvent
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.DetailType != "Scheduled Event" || ev.Source != "aws.events" {
+		t.Fatalf("sample event %+v", ev)
+	}
+	return ev
 }
 
 type alert struct {
