@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/smtp"
 	"net/textproto"
 	"os"
@@ -17,8 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/moatmail/moat/scripts/local/localstack"
 	"github.com/moatmail/moat/shared/awstest"
+	"github.com/moatmail/moat/shared/provision"
 	"github.com/moatmail/moat/shared/tracking"
 )
 
@@ -26,24 +31,7 @@ import (
 // drives it over SMTP (with swaks when installed) and checks the outcome through the mail
 // sink, the emulator's sent mail and moatctl --local.
 func TestEndToEnd(t *testing.T) {
-	if os.Getenv("AWS_ENDPOINT_URL") == "" {
-		t.Skip("end-to-end test: AWS_ENDPOINT_URL is not set (run make test, which starts moto_server; moto is missing)")
-	}
-	awstest.Config(t)
-	id := strings.TrimPrefix(awstest.Name(t, "e2e"), "e2e-")
-	dir := t.TempDir()
-	s, err := localstack.Start(context.Background(), localstack.Options{
-		Dir: dir, Endpoint: os.Getenv("AWS_ENDPOINT_URL"), SMTPAddr: "127.0.0.1:0", SinkAddr: "127.0.0.1:0",
-		Suffix: id, PolicyCache: time.Millisecond, Log: testLog(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	old := global
-	global.Local, global.Dir = true, dir
-	t.Cleanup(func() { global = old })
-
+	s, id := startLocal(t)
 	send := smtpSender(t, s.SMTPAddr)
 
 	// The operator tightens the sample policy with moatctl: a 20 KB limit for example.com and
@@ -175,6 +163,74 @@ func TestEndToEnd(t *testing.T) {
 	if _, ok := commands["quarantine"]; !ok {
 		t.Log("moatctl quarantine does not exist yet: quarantine release not checked")
 	}
+}
+
+// startLocal starts the local stack on free ports against the test emulator and points
+// moatctl --local at it; it returns the stack and the suffix of its resource names.
+func startLocal(t *testing.T) (*localstack.Stack, string) {
+	t.Helper()
+	if os.Getenv("AWS_ENDPOINT_URL") == "" {
+		t.Skip("end-to-end test: AWS_ENDPOINT_URL is not set (run make test, which starts moto_server; moto is missing)")
+	}
+	awstest.Config(t)
+	id := strings.TrimPrefix(awstest.Name(t, "e2e"), "e2e-")
+	dir := t.TempDir()
+	s, err := localstack.Start(context.Background(), localstack.Options{
+		Dir: dir, Endpoint: os.Getenv("AWS_ENDPOINT_URL"), SMTPAddr: "127.0.0.1:0", SinkAddr: "127.0.0.1:0",
+		Suffix: id, PolicyCache: time.Millisecond, RetryDelay: time.Millisecond, Log: testLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	old := global
+	global.Local, global.Dir = true, dir
+	t.Cleanup(func() { global = old })
+	return s, id
+}
+
+// TestRedriveInbound: an event the inbound function fails three times (its message is missing
+// from S3) lands in the failure queue; once the message is back, redrive --queue inbound
+// replays it through the local Invoke endpoint and the mail is delivered.
+func TestRedriveInbound(t *testing.T) {
+	s, id := startLocal(t)
+	msgID := "replay" + strings.ReplaceAll(id, "-", "")
+	ev, err := os.ReadFile("../../events/clean.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev = []byte(strings.ReplaceAll(string(ev), "o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1", msgID))
+	var st localStack
+	b, _ := os.ReadFile(filepath.Join(global.Dir, LocalFile))
+	json.Unmarshal(b, &st)
+	req, _ := http.NewRequest(http.MethodPost, st.Env[provision.LambdaEndpointKey]+"/2015-03-31/functions/moat-local-inbound/invocations", strings.NewReader(string(ev)))
+	req.Header.Set("X-Amz-Invocation-Type", "Event")
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil && resp.StatusCode != http.StatusAccepted {
+		err = fmt.Errorf("status %s", resp.Status)
+	}
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	resp.Body.Close()
+	s.Wait()
+	expect(t, 0, []string{"1 failed inbound events wait"}, "redrive", "--queue", "inbound", "--dry-run")
+
+	raw := "Received: from mail.sender.example (mail.sender.example [198.51.100.23])\r\n by inbound-smtp.us-east-1.amazonaws.com with SMTP id " + msgID +
+		";\r\n Sun, 22 Nov 2026 09:14:02 +0000 (UTC)\r\nFrom: carol@sender.example\r\nTo: alice@example.com\r\nSubject: replayed\r\n\r\nHello again.\r\n"
+	if _, err := provision.S3(s.AWS).PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String(s.Resources.Bucket), Key: aws.String("incoming/" + msgID), Body: strings.NewReader(raw),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, 0, []string{"replayed 1 failed inbound events"}, "redrive", "--queue", "inbound")
+	expect(t, 0, []string{"no failed inbound events"}, "redrive", "--queue", "inbound")
+	s.Wait()
+	waitFor(t, "the replayed message in the sink", func() (map[string][]string, bool) {
+		got := sinkSubjects(t, s.Delivered)
+		return got, len(got["alice@example.com"]) == 1 && got["alice@example.com"][0] == "replayed"
+	})
+	expect(t, 0, []string{"recipient alice@example.com: accepted, delivered"}, "tracking", "show", msgID)
 }
 
 func trackingAll(t *testing.T) []tracking.Record {

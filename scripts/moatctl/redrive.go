@@ -18,15 +18,16 @@ import (
 // redrive moves messages from a queue's dead-letter queue back to the queue, once the cause of
 // the failures (a mail server down for days, a wrong route) is fixed. Each message is sent to
 // the queue before it is deleted from the dead-letter queue: an interruption can leave a
-// message in both (the consumers are idempotent), never in neither.
+// message in both (the consumers are idempotent), never in neither. --queue inbound replays
+// the inbound function's failed events instead (see replayInbound).
 func runRedrive(args []string, stdout, stderr io.Writer) error {
-	names := make([]string, 0, len(schema.AllQueues))
+	names := []string{inboundQueue}
 	for _, q := range schema.AllQueues {
 		names = append(names, strings.ToLower(q.ID))
 	}
 	sort.Strings(names)
 	fs := newFlags("redrive", "redrive [--queue "+strings.Join(names, "|")+"] [--max N] [--dry-run] [--json]", stderr)
-	name := fs.String("queue", "delivery", "the queue whose dead letters to move back: "+strings.Join(names, ", "))
+	name := fs.String("queue", "delivery", "the queue whose dead letters to move back ("+strings.Join(names, ", ")+"); inbound replays the inbound function's failed events")
 	maxN := fs.Int("max", 0, "move at most N messages (default all)")
 	dry := fs.Bool("dry-run", false, "only count the dead letters")
 	asJSON := fs.Bool("json", false, `print {"queue","deadLetters","moved"}`)
@@ -39,7 +40,8 @@ func runRedrive(args []string, stdout, stderr io.Writer) error {
 			q = s
 		}
 	}
-	if q.ID == "" {
+	inbound := strings.EqualFold(*name, inboundQueue)
+	if q.ID == "" && !inbound {
 		return usagef("--queue %q: want one of %s", *name, strings.Join(names, ", "))
 	}
 	if *maxN < 0 {
@@ -50,26 +52,45 @@ func runRedrive(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dlqKey := provision.DLQKey(q)
-	if err := t.Need(q.EnvVar, dlqKey); err != nil {
-		return err
-	}
-	src, dlq := t.Getenv(q.EnvVar), t.Getenv(dlqKey)
 	client := sqs.NewFromConfig(t.AWS)
+	var dlq string
+	if inbound {
+		q.ID = inboundQueue
+		if err := t.Need(provision.InboundFailuresKey); err != nil {
+			return err
+		}
+		dlq = t.Getenv(provision.InboundFailuresKey)
+	} else {
+		if err := t.Need(q.EnvVar, provision.DLQKey(q)); err != nil {
+			return err
+		}
+		dlq = t.Getenv(provision.DLQKey(q))
+	}
 	waiting, err := approxMessages(ctx, client, dlq)
 	if err != nil {
 		return err
 	}
 	moved := 0
 	if !*dry {
-		if moved, err = moveMessages(ctx, client, dlq, src, *maxN, stderr); err != nil {
-			return fmt.Errorf("%w (%d moved so far; run redrive again to go on)", err, moved)
+		if inbound {
+			moved, err = replayInbound(ctx, t, *maxN, stderr)
+		} else {
+			moved, err = moveMessages(ctx, client, dlq, t.Getenv(q.EnvVar), *maxN, stderr)
+		}
+		if err != nil {
+			return fmt.Errorf("%w (%d done so far; run redrive again to go on)", err, moved)
 		}
 	}
 	if *asJSON {
 		return printJSON(stdout, map[string]any{"queue": strings.ToLower(q.ID), "deadLetters": waiting, "moved": moved, "dryRun": *dry})
 	}
 	switch {
+	case inbound && *dry:
+		fmt.Fprintf(stdout, "%d failed inbound events wait (dry run: nothing replayed)\n", waiting)
+	case inbound && moved == 0:
+		fmt.Fprintln(stdout, "no failed inbound events")
+	case inbound:
+		fmt.Fprintf(stdout, "replayed %d failed inbound events into the inbound function; follow them with moatctl tracking search\n", moved)
 	case *dry:
 		fmt.Fprintf(stdout, "%d dead letters wait for the %s queue (dry run: nothing moved)\n", waiting, strings.ToLower(q.ID))
 	case moved == 0:
@@ -79,6 +100,9 @@ func runRedrive(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// inboundQueue is redrive's name for the inbound function's failure queue.
+const inboundQueue = "inbound"
 
 func approxMessages(ctx context.Context, c *sqs.Client, url string) (int, error) {
 	out, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{

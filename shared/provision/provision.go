@@ -53,6 +53,15 @@ func (r Resources) Getenv(key string) string { return r.Env()[key] }
 // moatctl finds the URL the same way in a deployed stack and in the local one.
 func DLQKey(q schema.Queue) string { return q.EnvVar + " (dead letters)" }
 
+// InboundFailuresKey is the key under which a stack's environment (the CDK app's output
+// description, and the local stack's stack.json) names the queue that receives the inbound
+// function's failed events, Lambda's on-failure destination for SES's Event invocations.
+const InboundFailuresKey = "events the inbound function failed (redrive with moatctl)"
+
+// LambdaEndpointKey names, in the local stack's environment, its stand-in for the Lambda
+// Invoke API; a deployed stack has none (the regional endpoint serves).
+const LambdaEndpointKey = "LAMBDA_ENDPOINT"
+
 // S3 returns an S3 client with path-style addressing, as the emulator needs, and without the
 // SDK's log line for every response the emulator sends without a checksum.
 func S3(cfg aws.Config) *s3.Client {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,7 +73,10 @@ type Options struct {
 	BounceSender string        // From of the DSNs (its domain is verified in the emulator)
 	MaxMessage   int64         // largest message the listener accepts (default 40 MB, as SES)
 	PolicyCache  time.Duration // how long a read policy is used (default 1 s)
-	Log          *slog.Logger  // default: text to stderr
+	// RetryDelay is the pause before the first retry of a failed inbound invocation, doubled
+	// for the second (Lambda: about one and two minutes; default here 1 s).
+	RetryDelay time.Duration
+	Log        *slog.Logger // default: text to stderr
 }
 
 // Stack is a running local stack.
@@ -86,14 +90,17 @@ type Stack struct {
 	Resources provision.Resources
 	AWS       aws.Config
 
-	log       *slog.Logger
-	moto      *moto
-	inbound   *inbound.Handler
-	servers   []*smtp.Server
-	listeners []net.Listener // closed by Close when not served yet
-	cancel    context.CancelFunc
-	inflight  sync.WaitGroup // inbound invocations
-	bg        sync.WaitGroup // pollers
+	log         *slog.Logger
+	moto        *moto
+	inbound     *inbound.Handler
+	servers     []*smtp.Server
+	httpServers []*http.Server
+	failures    string // the inbound function's on-failure queue
+	retryDelay  time.Duration
+	listeners   []net.Listener // closed by Close when not served yet
+	cancel      context.CancelFunc
+	inflight    sync.WaitGroup // inbound invocations
+	bg          sync.WaitGroup // pollers
 }
 
 // Start brings the stack up; Close takes it down. On error nothing is left running.
@@ -105,7 +112,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err := os.MkdirAll(o.DeliveredDir, 0o755); err != nil {
 		return nil, err
 	}
-	s = &Stack{Region: o.Region, Delivered: o.DeliveredDir, StateFile: filepath.Join(o.Dir, StateFile), log: o.Log}
+	s = &Stack{Region: o.Region, Delivered: o.DeliveredDir, StateFile: filepath.Join(o.Dir, StateFile), log: o.Log, retryDelay: o.RetryDelay}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -124,7 +131,13 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return s, fmt.Errorf("SMTP listener: %w (pass --smtp with a free address)", err)
 	}
 	s.SMTPAddr = smtpLn.Addr().String()
-	s.listeners = []net.Listener{sinkLn, smtpLn}
+	invokeLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		sinkLn.Close()
+		smtpLn.Close()
+		return s, fmt.Errorf("invoke endpoint: %w", err)
+	}
+	s.listeners = []net.Listener{sinkLn, smtpLn, invokeLn}
 
 	s.Endpoint = o.Endpoint
 	if s.Endpoint == "" {
@@ -141,7 +154,12 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if s.Resources, err = provision.Stack(ctx, s.AWS, o.Suffix); err != nil {
 		return s, fmt.Errorf("create resources in %s: %w (an emulator already holding them? restart it or pass another suffix)", s.Endpoint, err)
 	}
+	if err := s.createFailureQueue(ctx, o.Suffix); err != nil {
+		return s, err
+	}
 	env := s.Resources.Env()
+	env[provision.InboundFailuresKey] = s.failures
+	env[provision.LambdaEndpointKey] = "http://" + invokeLn.Addr().String()
 	env["BOUNCE_SENDER"] = o.BounceSender
 	env["BOUNCE_MODE"] = "dsn" // the emulator has no SendBounce: DSNs go out with SendRawEmail
 	sesc := ses.NewFromConfig(s.AWS)
@@ -180,6 +198,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		invoke: s.invoke, log: o.Log.With("component", "smtp"), now: time.Now,
 	}
 	s.serve(smtpLn, rcv, o.MaxMessage)
+	s.serveInvoke(invokeLn)
 
 	if err := writeState(s.StateFile, s.Endpoint, o.Region, env); err != nil {
 		return s, err
@@ -214,6 +233,9 @@ func withDefaults(o Options) Options {
 	}
 	if o.PolicyCache <= 0 {
 		o.PolicyCache = time.Second
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = time.Second
 	}
 	if o.Policy == nil {
 		o.Policy = SamplePolicy
@@ -275,7 +297,8 @@ type slogAdapter struct{ l *slog.Logger }
 func (a slogAdapter) Printf(format string, v ...any) { a.l.Warn(fmt.Sprintf(format, v...)) }
 func (a slogAdapter) Println(v ...any)               { a.l.Warn(fmt.Sprint(v...)) }
 
-// Inbound invocation as Lambda does an Event invocation: asynchronously, with two retries.
+// Inbound invocation as Lambda does an Event invocation: asynchronously, with two retries,
+// then the event goes to the on-failure queue.
 const inboundAttempts = 3
 
 func (s *Stack) invoke(ev events.SimpleEmailEvent) {
@@ -292,9 +315,15 @@ func (s *Stack) invoke(ev events.SimpleEmailEvent) {
 				return
 			}
 			s.log.Warn("inbound failed", "message_id", id, "attempt", attempt, "error", err)
-			time.Sleep(time.Duration(attempt) * time.Second)
+			if attempt < inboundAttempts {
+				time.Sleep(s.retryDelay << (attempt - 1))
+			}
 		}
-		s.log.Error("inbound gave up; the message stays in incoming/", "message_id", id, "error", err)
+		if qerr := s.giveUp(ev, inboundAttempts, err); qerr != nil {
+			s.log.Error("inbound failed and the failure queue refused the event", "message_id", id, "error", err, "queue_error", qerr)
+			return
+		}
+		s.log.Error("inbound failed; the event is in the failure queue (replay: moatctl --local redrive --queue inbound)", "message_id", id, "error", err)
 	}()
 }
 
@@ -306,6 +335,9 @@ func (s *Stack) Wait() { s.inflight.Wait() }
 func (s *Stack) Close() error {
 	for _, srv := range s.servers {
 		srv.Close()
+	}
+	for _, h := range s.httpServers {
+		h.Close()
 	}
 	for _, l := range s.listeners {
 		l.Close()
