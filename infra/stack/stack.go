@@ -27,12 +27,13 @@ type Moat struct {
 	Filtering  *Filtering
 	Receiving  *Receiving
 	Delivery   *Delivery
+	Quarantine *Quarantine
 	Audit      *Audit // nil when there is nothing to audit
 	Functions  *Functions
 }
 
 // Built are the functions the stack deploys today; each needs its bootstrap.
-var Built = []string{"inbound", "activator", "deliver", "audit"}
+var Built = []string{"inbound", "activator", "deliver", "audit", "digest", "actions"}
 
 // New creates the stack Moat-<stage> in scope.
 func New(scope constructs.Construct, p Props) (*Moat, error) {
@@ -41,7 +42,7 @@ func New(scope constructs.Construct, p Props) (*Moat, error) {
 		Dir: p.FunctionsDir, LogDays: cfg.Retention.LogDays, LogLevel: cfg.LogLevel,
 		Reserved: cfg.ReservedConcurrency,
 	}
-	needed := []string{"inbound", "deliver"}
+	needed := []string{"inbound", "deliver", "digest", "actions"}
 	if cfg.Activate() {
 		needed = append(needed, "activator")
 	}
@@ -89,6 +90,7 @@ func New(scope constructs.Construct, p Props) (*Moat, error) {
 	if cfg.AuditEnabled() {
 		m.Audit = NewAudit(st, "Audit", AuditProps{Config: cfg, Functions: fns, Storage: m.Storage, Monitoring: m.Monitoring})
 	}
+	m.Quarantine = NewQuarantine(st, "Quarantine", QuarantineProps{Config: cfg, Functions: fns, Storage: m.Storage})
 	m.Monitoring.Dashboard()
 	m.outputs()
 	return m, nil
