@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/mail"
@@ -12,10 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
-	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 
 	"github.com/moatmail/moat/shared/awserr"
 	"github.com/moatmail/moat/shared/metrics"
@@ -34,9 +30,6 @@ const (
 	CodeRendering verdict.Code = "rendering-failure"  // SES could not render its template
 )
 
-// NotificationKind is the "kind" message attribute of a suspension notification.
-const NotificationKind = "outbound-suspended"
-
 // MonitorName is who suspends a tenant when the monitor does (Suspension.By).
 const MonitorName = "outbound monitor"
 
@@ -46,15 +39,10 @@ type DB interface {
 	outboundstore.DB
 }
 
-// Publisher publishes notifications; *sns.Client satisfies it.
-type Publisher interface {
-	Publish(ctx context.Context, in *sns.PublishInput, opts ...func(*sns.Options)) (*sns.PublishOutput, error)
-}
-
 // Clients are the AWS clients the handler uses, built once by main.
 type Clients struct {
 	DynamoDB DB
-	SNS      Publisher
+	SNS      outboundstore.Publisher
 	Sending  outboundstore.Sending // nil: SES v2 must be given by main; the table switch in tests
 }
 
@@ -63,7 +51,7 @@ type Handler struct {
 	cfg      Config
 	tracking *tracking.Store
 	store    *outboundstore.Store
-	sns      Publisher
+	sns      outboundstore.Publisher
 	sending  outboundstore.Sending
 	log      *slog.Logger
 	Metrics  io.Writer        // EMF lines; nil: none
@@ -186,8 +174,8 @@ func (h *Handler) process(ctx context.Context, t outbound.Tenant, ev outbound.Ev
 // suspension. When switching or notifying fails, it takes everything back so that the retry of
 // the event suspends and notifies again.
 func (h *Handler) suspend(ctx context.Context, t outbound.Tenant, sp outbound.Suspension) error {
-	err := Suspend(ctx, h.store, h.sending, h.sns, h.cfg.AlertTopic, t, sp)
-	if errors.Is(err, ErrAlreadySuspended) {
+	err := outboundstore.Suspend(ctx, h.store, h.sending, h.sns, h.cfg.AlertTopic, t, sp)
+	if errors.Is(err, outboundstore.ErrAlreadySuspended) {
 		return nil
 	}
 	if err != nil {
@@ -198,59 +186,6 @@ func (h *Handler) suspend(ctx context.Context, t outbound.Tenant, sp outbound.Su
 		metrics.Emit(h.Metrics, sp.Since, "OutboundSuspensions", 1, "Count", map[string]string{"Tenant": t.ID, "Rule": string(sp.Rule)})
 	}
 	return nil
-}
-
-// ErrAlreadySuspended is returned by Suspend when the tenant already was suspended.
-var ErrAlreadySuspended = errors.New("tenant already suspended")
-
-// Suspend suspends a tenant: the state record with the evidence, sending off on its
-// configuration set, and one notification on topic with the attributes tenant and kind (so
-// that its administrators' subscriptions can filter on their tenant). It returns
-// ErrAlreadySuspended, having done nothing, when the tenant is suspended already; on any other
-// failure it takes back what it did. moatctl's suspend command uses it too.
-func Suspend(ctx context.Context, store *outboundstore.Store, sending outboundstore.Sending, pub Publisher, topic string, t outbound.Tenant, sp outbound.Suspension) error {
-	ok, err := store.Suspend(ctx, sp)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return ErrAlreadySuspended
-	}
-	undo := func(cause error, reenable bool) error {
-		errs := []error{cause}
-		if reenable {
-			if err := sending.SetSending(ctx, t.ConfigurationSet, true); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if err := store.Unsuspend(ctx, sp); err != nil {
-			errs = append(errs, err)
-		}
-		return errors.Join(errs...)
-	}
-	if err := sending.SetSending(ctx, t.ConfigurationSet, false); err != nil {
-		return undo(err, false)
-	}
-	subject, text := outbound.Notice(t, sp)
-	_, err = pub.Publish(ctx, &sns.PublishInput{
-		TopicArn: aws.String(topic), Subject: aws.String(subject), Message: aws.String(text),
-		MessageAttributes: map[string]snstypes.MessageAttributeValue{
-			"tenant": {DataType: aws.String("String"), StringValue: aws.String(t.ID)},
-			"kind":   {DataType: aws.String("String"), StringValue: aws.String(NotificationKind)},
-		},
-	})
-	if err != nil {
-		return undo(fmt.Errorf("notify the suspension of tenant %s: %w", t.ID, err), true)
-	}
-	return nil
-}
-
-// Resume switches a tenant's sending back on and records who did it and when.
-func Resume(ctx context.Context, store *outboundstore.Store, sending outboundstore.Sending, t outbound.Tenant, by string, at time.Time) (outboundstore.State, error) {
-	if err := sending.SetSending(ctx, t.ConfigurationSet, true); err != nil {
-		return outboundstore.State{}, err
-	}
-	return store.Resume(ctx, t.ID, by, at)
 }
 
 // track writes what the event means into the outbound tracking records of its recipients.

@@ -182,7 +182,7 @@ func TestSenderLimitSuspendsOnce(t *testing.T) {
 	if len(n) != 1 {
 		t.Fatalf("%d notifications, want 1: %+v", len(n), n)
 	}
-	if n[0].Tenant != "acme" || n[0].Kind != fn.NotificationKind || !strings.Contains(n[0].Subject, "Acme Ltd") {
+	if n[0].Tenant != "acme" || n[0].Kind != outboundstore.NotificationKind || !strings.Contains(n[0].Subject, "Acme Ltd") {
 		t.Errorf("notification %+v", n[0])
 	}
 	for _, want := range []string{"sender-rate", "6 messages from one sender address within 10m0s (limit 5)", "m-3", "open relay", "compromised accounts", "outbound spam", "another smart host"} {
@@ -191,7 +191,7 @@ func TestSenderLimitSuspendsOnce(t *testing.T) {
 		}
 	}
 
-	st, err := fn.Resume(context.Background(), r.h.Store(), r.sending, r.tenant, "ops@example.com", time.Now())
+	st, err := outboundstore.Resume(context.Background(), r.h.Store(), r.sending, r.tenant, "ops@example.com", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,14 +336,14 @@ func TestSuspendTakenBack(t *testing.T) {
 	ctx := context.Background()
 	sp := outbound.Suspension{Tenant: "acme", Since: time.Now(), Rule: outbound.RuleIPRate, By: "test"}
 	f := &failingSNS{}
-	err := fn.Suspend(ctx, r.h.Store(), r.sending, f, "arn:aws:sns:us-east-1:123456789012:x", r.tenant, sp)
+	err := outboundstore.Suspend(ctx, r.h.Store(), r.sending, f, "arn:aws:sns:us-east-1:123456789012:x", r.tenant, sp)
 	if err == nil || f.calls != 1 {
 		t.Fatalf("err %v after %d publishes", err, f.calls)
 	}
 	if r.state().Suspended || !r.sendingOn() {
 		t.Fatal("a failed suspension left the tenant suspended")
 	}
-	if err := fn.Suspend(ctx, r.h.Store(), r.sending, f, "x", r.tenant, sp); err == nil || errors.Is(err, fn.ErrAlreadySuspended) {
+	if err := outboundstore.Suspend(ctx, r.h.Store(), r.sending, f, "x", r.tenant, sp); err == nil || errors.Is(err, outboundstore.ErrAlreadySuspended) {
 		t.Fatalf("second attempt: %v, want another try", err)
 	}
 }
