@@ -33,7 +33,8 @@ import (
 // BenchmarkDirectSMTP is the bare SMTP transaction (go-smtp client, STARTTLS, one message per
 // connection); BenchmarkHandlerOneJob the handler doing the same for one job per invocation —
 // the difference is the latency the function adds per message. BenchmarkHandlerBatches is the
-// throughput of one function instance with batches of 10 jobs.
+// throughput of one function instance with batches of 10 jobs. Each handler benchmark runs with
+// a new connection per message and with the connection pool the function uses.
 
 func benchMessage() []byte {
 	var b bytes.Buffer
@@ -107,14 +108,14 @@ type noBounce struct{}
 
 func (noBounce) Send(context.Context, bounce.Bounce) error { return nil }
 
-func benchHandler(b *testing.B, s *sink, concurrency int) (*Handler, *memTracking) {
+func benchHandler(b *testing.B, s *sink, concurrency int, pool *Pool) (*Handler, *memTracking) {
 	tr := &memTracking{recs: map[string]tracking.Record{}}
 	return &Handler{
 		Mail:     memMail{benchMessage()},
 		Routes:   fixedRoute{&policy.Route{Type: "smtp", Host: s.Host, Port: s.Port, TLS: TLSRequired}},
 		Tracking: tr,
 		Queue:    noQueue{},
-		SMTP:     &SMTP{HeloName: "gw.example.net", ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second},
+		SMTP:     &SMTP{HeloName: "gw.example.net", ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second, Pool: pool},
 		Bouncer:  noBounce{},
 		Retry:    Retry{MaxAge: DefaultMaxAge, Base: time.Minute, Cap: time.Hour},
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)), Concurrency: concurrency, Now: time.Now,
@@ -149,8 +150,13 @@ func BenchmarkDirectSMTP(b *testing.B) {
 }
 
 func BenchmarkHandlerOneJob(b *testing.B) {
+	b.Run("new connection", func(b *testing.B) { benchOneJob(b, nil) })
+	b.Run("pooled connection", func(b *testing.B) { benchOneJob(b, &Pool{}) })
+}
+
+func benchOneJob(b *testing.B, pool *Pool) {
 	s := startSink(b, &sink{discard: true}, newPKI(b), "starttls")
-	h, _ := benchHandler(b, s, 1)
+	h, _ := benchHandler(b, s, 1, pool)
 	b.SetBytes(int64(len(benchMessage())))
 	b.ResetTimer()
 	for i := range b.N {
@@ -166,8 +172,13 @@ func BenchmarkHandlerOneJob(b *testing.B) {
 }
 
 func BenchmarkHandlerBatches(b *testing.B) {
+	b.Run("new connections", func(b *testing.B) { benchBatches(b, nil) })
+	b.Run("pooled connections", func(b *testing.B) { benchBatches(b, &Pool{}) })
+}
+
+func benchBatches(b *testing.B, pool *Pool) {
 	s := startSink(b, &sink{discard: true}, newPKI(b), "starttls")
-	h, _ := benchHandler(b, s, 10)
+	h, _ := benchHandler(b, s, 10, pool)
 	b.SetBytes(int64(len(benchMessage())))
 	start := time.Now()
 	b.ResetTimer()
@@ -183,6 +194,7 @@ func BenchmarkHandlerBatches(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	b.ReportMetric(float64(s.connections())/float64(b.N), "conns/msg")
 	if s.count != b.N {
 		b.Fatalf("server got %d messages, want %d", s.count, b.N)
 	}

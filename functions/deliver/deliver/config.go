@@ -168,6 +168,7 @@ func New(c Config, cl Clients, log *slog.Logger) *Handler {
 			HeloName:       c.HeloName,
 			ConnectTimeout: c.ConnectTimeout,
 			CommandTimeout: c.CommandTimeout,
+			Pool:           &Pool{MaxIdle: c.Concurrency},
 		},
 		Forwarder:      &Forwarder{SES: cl.SESv2},
 		Bouncer:        bounce.NewRawSender(cl.SES, c.BounceSender),

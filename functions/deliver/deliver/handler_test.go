@@ -373,6 +373,7 @@ func TestHandlerInvalidJobGoesBack(t *testing.T) {
 }
 
 func TestHandlerCredentialsAndCA(t *testing.T) {
+	awstest.Config(t) // skips without the emulator
 	pki := newPKI(t)
 	s := startSink(t, &sink{users: map[string]string{"moat": "pw-1"}}, pki, "starttls")
 	for _, name := range []string{"/moat/test/smtp", "moat/test/smtp"} {

@@ -42,6 +42,7 @@ type Secrets struct {
 
 	mu    sync.Mutex
 	cache map[string]cached
+	pools map[string]*x509.CertPool // by PEM
 }
 
 type cached struct {
@@ -77,10 +78,19 @@ func (s *Secrets) CA(ctx context.Context, name string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.pools[v]; ok {
+		return p, nil // the same pool for the same certificates: connections keyed by it are shared
+	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM([]byte(v)) {
 		return nil, fmt.Errorf("parameter %s: no PEM certificate in it", name)
 	}
+	if s.pools == nil || len(s.pools) > 100 {
+		s.pools = map[string]*x509.CertPool{}
+	}
+	s.pools[v] = pool
 	return pool, nil
 }
 

@@ -38,6 +38,14 @@ type sink struct {
 	hangData   chan struct{}     // non-nil: hold the reply after the data until closed
 	discard    bool              // count messages, keep none (benchmarks)
 	count      int
+	conns      int           // connections accepted
+	idle       time.Duration // non-zero: the server drops a connection idle this long
+}
+
+func (s *sink) connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
 }
 
 type received struct {
@@ -147,6 +155,9 @@ func startSink(t testing.TB, s *sink, pki *testPKI, mode string) *sink {
 	}))
 	srv.Domain = "mx.example.com"
 	srv.ReadTimeout, srv.WriteTimeout = 30*time.Second, 30*time.Second
+	if s.idle > 0 {
+		srv.ReadTimeout = s.idle
+	}
 	srv.MaxMessageBytes = 50 << 20
 	srv.MaxRecipients = 200
 	srv.AllowInsecureAuth = false
@@ -166,7 +177,7 @@ func startSink(t testing.TB, s *sink, pki *testPKI, mode string) *sink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(l)
+	go srv.Serve(&countingListener{Listener: l, s: s})
 	t.Cleanup(func() {
 		if s.hangData != nil {
 			select {
@@ -282,4 +293,20 @@ func (p *testPKI) serverConfig() *tls.Config {
 
 func pemCert(der []byte) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// countingListener counts the connections the sink accepts.
+type countingListener struct {
+	net.Listener
+	s *sink
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.s.mu.Lock()
+		l.s.conns++
+		l.s.mu.Unlock()
+	}
+	return c, err
 }

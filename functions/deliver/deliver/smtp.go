@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -92,6 +93,8 @@ type SMTP struct {
 	HeloName       string
 	ConnectTimeout time.Duration // TCP connect and TLS handshake
 	CommandTimeout time.Duration // each command's reply, and the reply after the data
+	// Pool keeps connections for later transactions; nil: one connection per transaction.
+	Pool *Pool
 }
 
 // errSMTP is a failure before the first recipient: it applies to every recipient.
@@ -126,6 +129,77 @@ func (e *tlsFailure) Error() string { return "TLS: " + e.err.Error() }
 func (e *tlsFailure) Unwrap() error { return e.err }
 
 func (s *SMTP) send(ctx context.Context, rt SMTPRoute, env Envelope, msg io.Reader, size int64, noTLS bool) ([]Result, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Hour)
+	}
+	key := rt.key(noTLS)
+	var sess *session
+	if s.Pool != nil {
+		sess = s.Pool.get(key)
+	}
+	var stop func() bool
+	if sess != nil {
+		sess.conn.limit = deadline
+		stop = context.AfterFunc(ctx, func() { sess.raw.Close() })
+		// A connection kept from an earlier transaction may have been closed by the server
+		// meanwhile: RSET tells, and a fresh connection takes over.
+		sess.conn.SetDeadline(time.Now().Add(min(s.CommandTimeout, 5*time.Second)))
+		err := sess.c.Reset()
+		sess.conn.SetDeadline(time.Time{})
+		if err != nil {
+			stop()
+			sess.close()
+			sess = nil
+		}
+	}
+	if sess == nil {
+		var err error
+		sess, err = s.connect(ctx, rt, noTLS, deadline)
+		if err != nil {
+			return nil, err
+		}
+		stop = context.AfterFunc(ctx, func() { sess.raw.Close() })
+	}
+	results, reusable, err := s.transaction(sess, env, msg, size)
+	// Keep the connection for the next transaction only when it ended cleanly and the
+	// context did not close it.
+	if stop() && reusable && s.Pool != nil {
+		s.Pool.put(key, sess)
+	} else {
+		if reusable {
+			sess.quit()
+		} else {
+			sess.close()
+		}
+	}
+	return results, err
+}
+
+// session is an open, greeted (and, as the route says, encrypted and authenticated)
+// connection to a mail server.
+type session struct {
+	c    *smtp.Client
+	raw  net.Conn
+	conn *deadlineConn
+	tls  *tls.ConnectionState
+	used time.Time
+}
+
+func (ss *session) close() {
+	ss.c.Close()
+	ss.raw.Close()
+}
+
+// quit says QUIT, waiting a second at most for the reply, and closes the connection.
+func (ss *session) quit() {
+	ss.conn.SetDeadline(time.Now().Add(time.Second))
+	ss.c.Quit()
+	ss.close()
+}
+
+// connect dials the server and sets the connection up for transactions.
+func (s *SMTP) connect(ctx context.Context, rt SMTPRoute, noTLS bool, deadline time.Time) (*session, error) {
 	addr := net.JoinHostPort(rt.Host, strconv.Itoa(rt.Port))
 	dctx, cancel := context.WithTimeout(ctx, s.ConnectTimeout)
 	dial := s.Dial
@@ -137,26 +211,23 @@ func (s *SMTP) send(ctx context.Context, rt SMTPRoute, env Envelope, msg io.Read
 	if err != nil {
 		return nil, &stageError{"connect", err}
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(time.Hour)
-	}
 	conn := &deadlineConn{Conn: raw, limit: deadline}
-	// A canceled context ends the transaction at once, whatever the client is waiting for.
+	// A canceled context ends the set-up at once, whatever the client is waiting for.
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
-	defer raw.Close()
 
 	c, tlsState, err := s.open(conn, rt, noTLS)
 	if err != nil {
+		raw.Close()
 		return nil, err
 	}
-	defer c.Close()
+	sess := &session{c: c, raw: raw, conn: conn, tls: tlsState}
 	c.CommandTimeout = s.CommandTimeout
 	c.SubmissionTimeout = s.CommandTimeout
 
 	if rt.Auth != nil {
 		if tlsState == nil {
+			sess.close()
 			return nil, &stageError{"auth", errors.New("the route has credentials but the connection is not encrypted; refusing to send them")}
 		}
 		var a sasl.Client
@@ -166,35 +237,42 @@ func (s *SMTP) send(ctx context.Context, rt SMTPRoute, env Envelope, msg io.Read
 		case c.SupportsAuth(sasl.Login):
 			a = sasl.NewLoginClient(rt.Auth.Username, rt.Auth.Password)
 		default:
+			sess.close()
 			return nil, &stageError{"auth", errors.New("the server offers neither AUTH PLAIN nor AUTH LOGIN")}
 		}
 		if err := c.Auth(a); err != nil {
+			sess.close()
 			return nil, &stageError{"auth", err}
 		}
 	}
+	return sess, nil
+}
 
+// transaction runs MAIL, RCPT and DATA on an open session. reusable reports that the session
+// is ready for another transaction.
+func (s *SMTP) transaction(sess *session, env Envelope, msg io.Reader, size int64) (results []Result, reusable bool, err error) {
+	c := sess.c
 	opts := &smtp.MailOptions{Size: size}
 	if !allASCII(env.Sender, env.Recipients...) {
 		if ok, _ := c.Extension("SMTPUTF8"); !ok {
-			c.Quit()
 			return allResults(env.Recipients, Result{
 				Outcome: Failed, Code: 553, Enhanced: "5.6.7",
 				Reply:      "the server does not offer SMTPUTF8, needed for an address that is not ASCII",
 				Diagnostic: "553 5.6.7 The destination does not accept non-ASCII addresses",
-			}), nil
+			}), true, nil
 		}
 		opts.UTF8 = true
 	}
 	if err := c.Mail(env.Sender, opts); err != nil {
-		return nil, &stageError{"mail", err}
+		return nil, false, &stageError{"mail", err}
 	}
-	results := make([]Result, len(env.Recipients))
+	results = make([]Result, len(env.Recipients))
 	accepted := 0
 	for i, r := range env.Recipients {
 		if err := c.Rcpt(r, nil); err != nil {
 			var se *smtp.SMTPError
 			if !errors.As(err, &se) {
-				return nil, &stageError{"rcpt", err} // the connection broke
+				return nil, false, &stageError{"rcpt", err} // the connection broke
 			}
 			results[i] = errorResult(err)
 			continue
@@ -203,30 +281,125 @@ func (s *SMTP) send(ctx context.Context, rt SMTPRoute, env Envelope, msg io.Read
 		accepted++
 	}
 	if accepted == 0 {
-		c.Quit()
-		return fill(results, env.Recipients), nil
+		return fill(results, env.Recipients), true, nil // the next use starts with RSET
 	}
 	w, err := c.Data()
 	if err != nil {
-		return applyAccepted(results, env.Recipients, errorResult(&stageError{"data", err})), nil
+		return applyAccepted(results, env.Recipients, errorResult(&stageError{"data", err})), false, nil
 	}
 	if _, err := io.Copy(w, msg); err != nil {
 		var src *sourceError
 		if errors.As(err, &src) {
-			return nil, err // the store failed: not the server's fault, and nothing was sent
+			return nil, false, err // the store failed: not the server's fault, and nothing was sent
 		}
-		return applyAccepted(results, env.Recipients, errorResult(&stageError{"data", err})), nil
+		return applyAccepted(results, env.Recipients, errorResult(&stageError{"data", err})), false, nil
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
-		return applyAccepted(results, env.Recipients, errorResult(&stageError{"data", err})), nil
+		return applyAccepted(results, env.Recipients, errorResult(&stageError{"data", err})), false, nil
 	}
-	c.Quit()
 	ok250 := Result{Outcome: Delivered, Code: 250, Enhanced: "2.0.0", Reply: "250 " + oneLine(resp.StatusText)}
-	if tlsState != nil {
-		ok250.Reply += " (" + tls.VersionName(tlsState.Version) + ")"
+	if sess.tls != nil {
+		ok250.Reply += " (" + tls.VersionName(sess.tls.Version) + ")"
 	}
-	return applyAccepted(results, env.Recipients, ok250), nil
+	return applyAccepted(results, env.Recipients, ok250), true, nil
+}
+
+// Pool keeps connections open between transactions (RFC 5321 §3.3 allows several on one
+// connection), so a warm function pays TCP, TLS and AUTH once per server rather than once per
+// message. A connection idle longer than IdleTimeout is closed rather than reused. It is safe
+// for concurrent use; each connection serves one transaction at a time.
+type Pool struct {
+	MaxIdle     int           // per route; 0: 10
+	IdleTimeout time.Duration // 0: 30 s
+	Now         func() time.Time
+
+	mu   sync.Mutex
+	idle map[string][]*session
+}
+
+func (p *Pool) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Pool) get(key string) *session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sweep()
+	if list := p.idle[key]; len(list) > 0 {
+		ss := list[len(list)-1]
+		p.idle[key] = list[:len(list)-1]
+		return ss
+	}
+	return nil
+}
+
+// sweep closes the connections idle too long, under any key (a rotated credential leaves
+// its connections behind). The caller holds p.mu.
+func (p *Pool) sweep() {
+	timeout := p.IdleTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	now := p.now()
+	for key, list := range p.idle {
+		kept := list[:0]
+		for _, ss := range list {
+			if now.Sub(ss.used) <= timeout {
+				kept = append(kept, ss)
+			} else {
+				go ss.close()
+			}
+		}
+		if len(kept) == 0 {
+			delete(p.idle, key)
+		} else {
+			p.idle[key] = kept
+		}
+	}
+}
+
+func (p *Pool) put(key string, ss *session) {
+	max := p.MaxIdle
+	if max <= 0 {
+		max = 10
+	}
+	ss.used = p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idle == nil {
+		p.idle = map[string][]*session{}
+	}
+	if len(p.idle[key]) >= max {
+		go ss.quit()
+		return
+	}
+	p.idle[key] = append(p.idle[key], ss)
+}
+
+// Close says QUIT on every idle connection and closes it.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, list := range idle {
+		for _, ss := range list {
+			ss.quit()
+		}
+	}
+}
+
+// key identifies the connections a route may share.
+func (rt SMTPRoute) key(noTLS bool) string {
+	user := ""
+	if rt.Auth != nil {
+		user = rt.Auth.Username + "\x00" + rt.Auth.Password
+	}
+	return fmt.Sprintf("%s\x00%d\x00%s\x00%t\x00%t\x00%p\x00%s", rt.Host, rt.Port, rt.TLS, rt.ImplicitTLS, noTLS, rt.CA, user)
 }
 
 // open greets the server and sets up TLS as the route asks: implicit TLS on port 465,

@@ -280,3 +280,88 @@ func TestRetryDelay(t *testing.T) {
 		}
 	}
 }
+
+// A pool carries the next transactions on the same connection, and notices a connection the
+// server dropped or that sat idle too long.
+func TestSMTPPoolReusesConnections(t *testing.T) {
+	pki := newPKI(t)
+	ctx := context.Background()
+	env := Envelope{Sender: "a@example.org", Recipients: []string{"b@example.com"}}
+	t.Run("reuse", func(t *testing.T) {
+		s := startSink(t, &sink{rcpt: func(a string) error {
+			if strings.HasPrefix(a, "gone@") {
+				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+			}
+			return nil
+		}}, pki, "starttls")
+		sm := testSMTP()
+		sm.Pool = &Pool{}
+		defer sm.Pool.Close()
+		rt := SMTPRoute{Host: s.Host, Port: s.Port, TLS: TLSRequired}
+		for i, e := range []Envelope{env, {Sender: "a@example.org", Recipients: []string{"gone@example.com"}}, env, env} {
+			res := sm.Send(ctx, rt, e, strings.NewReader(testMsg), int64(len(testMsg)))
+			want := "delivered"
+			if i == 1 {
+				want = "failed"
+			}
+			if outcomes(res) != want {
+				t.Fatalf("transaction %d: %s %+v", i, outcomes(res), res)
+			}
+		}
+		if n := s.connections(); n != 1 {
+			t.Errorf("%d connections for 4 transactions, want 1", n)
+		}
+		if got := s.messages(); len(got) != 3 || !got[2].TLS {
+			t.Errorf("server got %d messages", len(got))
+		}
+	})
+	t.Run("server dropped the idle connection", func(t *testing.T) {
+		s := startSink(t, &sink{idle: 200 * time.Millisecond}, pki, "starttls")
+		sm := testSMTP()
+		sm.Pool = &Pool{}
+		defer sm.Pool.Close()
+		rt := SMTPRoute{Host: s.Host, Port: s.Port, TLS: TLSRequired}
+		for i := range 2 {
+			if i == 1 {
+				time.Sleep(600 * time.Millisecond)
+			}
+			if res := sm.Send(ctx, rt, env, strings.NewReader(testMsg), int64(len(testMsg))); outcomes(res) != "delivered" {
+				t.Fatalf("transaction %d: %+v", i, res)
+			}
+		}
+		if n := s.connections(); n != 2 {
+			t.Errorf("%d connections, want a fresh one after the drop", n)
+		}
+	})
+	t.Run("idle too long", func(t *testing.T) {
+		s := startSink(t, &sink{}, pki, "starttls")
+		now := time.Now()
+		sm := testSMTP()
+		sm.Pool = &Pool{IdleTimeout: time.Minute, Now: func() time.Time { return now }}
+		defer sm.Pool.Close()
+		rt := SMTPRoute{Host: s.Host, Port: s.Port, TLS: TLSRequired}
+		sm.Send(ctx, rt, env, strings.NewReader(testMsg), 1)
+		now = now.Add(2 * time.Minute)
+		if res := sm.Send(ctx, rt, env, strings.NewReader(testMsg), 1); outcomes(res) != "delivered" {
+			t.Fatalf("%+v", res)
+		}
+		if n := s.connections(); n != 2 {
+			t.Errorf("%d connections, want a fresh one after the idle timeout", n)
+		}
+	})
+	t.Run("other credentials, other connection", func(t *testing.T) {
+		s := startSink(t, &sink{users: map[string]string{"u1": "p1", "u2": "p2"}}, pki, "starttls")
+		sm := testSMTP()
+		sm.Pool = &Pool{}
+		defer sm.Pool.Close()
+		for _, c := range []*Credentials{{"u1", "p1"}, {"u2", "p2"}} {
+			res := sm.Send(ctx, SMTPRoute{Host: s.Host, Port: s.Port, TLS: TLSRequired, Auth: c}, env, strings.NewReader(testMsg), 1)
+			if outcomes(res) != "delivered" {
+				t.Fatalf("%+v", res)
+			}
+		}
+		if got := s.messages(); len(got) != 2 || got[0].User != "u1" || got[1].User != "u2" {
+			t.Errorf("users %+v", got)
+		}
+	})
+}
