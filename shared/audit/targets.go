@@ -67,12 +67,19 @@ func (s Spec) Targets(max int) ([]Target, error) {
 }
 
 // AddSpec adds a spec's ips and domains (not its SES dedicated IPs).
-func (b *Builder) AddSpec(s Spec) {
+func (b *Builder) AddSpec(s Spec) { b.AddSpecFrom("", s) }
+
+// AddSpecFrom adds a spec's ips and domains; errors name origin (e.g. "SSM parameter
+// /moat/targets") before the field.
+func (b *Builder) AddSpecFrom(origin string, s Spec) {
+	if origin != "" {
+		origin += " "
+	}
 	for i, v := range s.IPs {
-		b.add(fmt.Sprintf("ips[%d]", i), v, dnsbl.KindIP)
+		b.add(fmt.Sprintf("%sips[%d]", origin, i), v, dnsbl.KindIP)
 	}
 	for i, v := range s.Domains {
-		b.add(fmt.Sprintf("domains[%d]", i), v, dnsbl.KindDomain)
+		b.add(fmt.Sprintf("%sdomains[%d]", origin, i), v, dnsbl.KindDomain)
 	}
 }
 

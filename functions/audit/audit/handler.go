@@ -84,6 +84,14 @@ type Result struct {
 // that could not be published, state that could not be saved. A failed alert leaves the state
 // unsaved, so the retry (or the next run) reports the same changes again.
 func (h *Handler) Handle(ctx context.Context, _ events.CloudWatchEvent) (Result, error) {
+	res, err := h.run(ctx)
+	if err != nil {
+		h.Log.Error("audit failed", "error", err, "alerted", res.Alerted)
+	}
+	return res, err
+}
+
+func (h *Handler) run(ctx context.Context) (Result, error) {
 	start := h.Now()
 	targets, err := h.targets(ctx)
 	if err != nil {
@@ -150,7 +158,9 @@ func (h *Handler) Handle(ctx context.Context, _ events.CloudWatchEvent) (Result,
 // targets reads the monitored targets: the environment's spec, the SSM parameter's, and the
 // SES dedicated IPs when either asks for them.
 func (h *Handler) targets(ctx context.Context) ([]audit.Target, error) {
-	spec := h.Config.Spec
+	b := audit.NewBuilder(h.Config.MaxTargets)
+	b.AddSpecFrom(EnvTargets, h.Config.Spec)
+	ses := h.Config.Spec.SESDedicatedIPs
 	if name := h.Config.TargetsParam; name != "" {
 		v, err := h.parameter(ctx, name)
 		if err != nil {
@@ -160,13 +170,10 @@ func (h *Handler) targets(ctx context.Context) ([]audit.Target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("SSM parameter %s: %w", name, err)
 		}
-		spec.IPs = append(spec.IPs, ps.IPs...)
-		spec.Domains = append(spec.Domains, ps.Domains...)
-		spec.SESDedicatedIPs = spec.SESDedicatedIPs || ps.SESDedicatedIPs
+		b.AddSpecFrom("SSM parameter "+name, ps)
+		ses = ses || ps.SESDedicatedIPs
 	}
-	b := audit.NewBuilder(h.Config.MaxTargets)
-	b.AddSpec(spec)
-	if spec.SESDedicatedIPs {
+	if ses {
 		if h.Clients.SES == nil {
 			return nil, fmt.Errorf("read targets: sesDedicatedIPs is set but the function has no SES client")
 		}

@@ -92,6 +92,7 @@ type rig struct {
 	logs   *bytes.Buffer
 	emf    *bytes.Buffer
 	dqsKey string
+	ssm    *ssm.Client
 }
 
 func newRig(t *testing.T) *rig {
@@ -157,7 +158,7 @@ func newRig(t *testing.T) *rig {
 	}
 	r := &rig{t: t, srv: srv, sqs: q, queue: *qo.QueueUrl, db: dynamodb.NewFromConfig(cfg),
 		table: res.Tables[schema.Reputation.ID], now: time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC),
-		logs: &bytes.Buffer{}, emf: &bytes.Buffer{}, dqsKey: dqsKey}
+		logs: &bytes.Buffer{}, emf: &bytes.Buffer{}, dqsKey: dqsKey, ssm: ps}
 	r.h = fn.New(c, fn.Clients{DynamoDB: r.db, SNS: sns.NewFromConfig(cfg), SSM: ps, SES: &fakeSES{}},
 		slog.New(slog.NewJSONHandler(r.logs, nil)), r.emf)
 	r.h.Now = func() time.Time { return r.now }
@@ -359,5 +360,30 @@ func TestUnusableZoneAlert(t *testing.T) {
 	}
 	if _, a := r.run(); a != nil {
 		t.Errorf("second alert for the same unusable zone: %s", a.Subject)
+	}
+}
+
+// Bad targets in the SSM parameter fail the run (EventBridge retries, then the dead-letter
+// queue alarms), naming the parameter, the field and the value; nothing is stored.
+func TestBadTargetsParameter(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	name := r.h.Config.TargetsParam
+	if _, err := r.ssm.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Overwrite: aws.Bool(true),
+		Value: aws.String(`{"ips":["192.0.2.0/16"],"domains":["localhost"]}`), Type: ssmtypes.ParameterTypeSecureString}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.h.Handle(ctx, scheduledEvent(t))
+	for _, want := range []string{"SSM parameter " + name + ` ips[0] "192.0.2.0/16"`, "65536 addresses",
+		"SSM parameter " + name + ` domains[0] "localhost"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	if !strings.Contains(r.logs.String(), `"msg":"audit failed"`) {
+		t.Errorf("not logged: %s", r.logs)
+	}
+	if runs, err := (&audit.Store{DB: r.db, Table: r.table}).Runs(ctx, 0); err != nil || len(runs) != 0 {
+		t.Errorf("runs stored: %v %v", runs, err)
 	}
 }
