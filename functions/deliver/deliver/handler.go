@@ -199,9 +199,6 @@ func (h *Handler) pending(ctx context.Context, a *attempt) ([]string, error) {
 	return out, nil
 }
 
-// errMissing marks a stored message that is gone.
-var errMissing = errors.New("stored message missing")
-
 // deliver makes one attempt for the pending recipients. An error means nothing was sent
 // because of a local problem (store, policy) that a retry can fix.
 func (h *Handler) deliver(ctx context.Context, a *attempt, rcpts []string) ([]Result, error) {
