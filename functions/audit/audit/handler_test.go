@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -360,6 +361,23 @@ func TestUnusableZoneAlert(t *testing.T) {
 	}
 	if _, a := r.run(); a != nil {
 		t.Errorf("second alert for the same unusable zone: %s", a.Subject)
+	}
+}
+
+// The DQS key may come from Secrets Manager instead of SSM: queries then go through DQS too.
+func TestDQSKeyFromSecretsManager(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	sm := secretsmanager.NewFromConfig(awstest.Config(t))
+	name := awstest.Name(t, "dqs")
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(r.dqsKey + "\n")}); err != nil {
+		t.Fatal(err)
+	}
+	r.h.Config.DQSKeyParam, r.h.Config.DQSKeySecret, r.h.Clients.Secrets = "", name, sm
+	r.listIP("zen.spamhaus.org", "192.0.2.1", "127.0.0.3")
+	res, a := r.run()
+	if a == nil || res.Errors != 0 || !strings.Contains(a.Message, "- 192.0.2.1 (AS64500 EXAMPLE-NET, ZZ) in spamhaus-zen: 127.0.0.3") {
+		t.Errorf("result %+v alert %+v", res, a)
 	}
 }
 
