@@ -199,3 +199,19 @@ func benchBatches(b *testing.B, pool *Pool) {
 		b.Fatalf("server got %d messages, want %d", s.count, b.N)
 	}
 }
+
+// BenchmarkRewrite is the cost of the modifications alone: a 50 KB message read through the
+// rewrite with a subject tag and three inserted fields.
+func BenchmarkRewrite(b *testing.B) {
+	msg := benchMessage()
+	c := Changes{SubjectTag: "[SPAM] ", Prepend: []Field{{"Received", "by gw.example.net (Moat) with ESMTP id x; Sun, 29 Nov 2026 23:00:00 +0000"},
+		{"X-Moat-Reason", "spam"}, {"X-Moat-Verdict", "tag; reason=spam"}}}
+	b.SetBytes(int64(len(msg)))
+	for range b.N {
+		rw, err := Rewrite(bytes.NewReader(msg), c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, rw)
+	}
+}
