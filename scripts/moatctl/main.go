@@ -29,6 +29,7 @@ var commands = map[string]command{
 	"redrive":    {"move dead letters back to their queue", runRedrive},
 	"submit":     {"submit missed spam (--spam) or false positives (--ham) for training: .eml, .msg, .zip", runSubmit},
 	"train":      {"train the spam classifier from folders of spam and ham (offline)", runTrain},
+	"outbound":   {"outbound relay: tenants' sending status, suspend, resume, SMTP credentials", runOutbound},
 	"audit":      {"look IPs, CIDRs and domains up in the block lists now (no AWS), or report the scheduled audit", runAudit},
 }
 
