@@ -1,6 +1,7 @@
 package digest
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -8,7 +9,6 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,10 +174,8 @@ func keys(m map[string][]string) []string {
 
 func TestDigestCapsAt100(t *testing.T) {
 	f := setup(t)
-	ids := make([]string, 0, 105)
 	for i := range 105 {
-		id := "n" + strings.Repeat("0", 3-len(itoa(i))) + itoa(i)
-		ids = append(ids, id)
+		id := fmt.Sprintf("n%03d", i)
 		f.put(t, id, "dave", verdict.Spam, at9.Add(-time.Duration(i+1)*time.Minute))
 	}
 	if err := f.h.Run(t.Context(), at9); err != nil {
@@ -194,8 +192,6 @@ func TestDigestCapsAt100(t *testing.T) {
 		t.Errorf("want the newest 100 and a count of the rest:\n%s", d[0][:400])
 	}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestExpiry(t *testing.T) {
 	f := setup(t)
