@@ -68,12 +68,12 @@ func startMoto(ctx context.Context, port int, logFile string) (*moto, string, er
 	}
 }
 
-// stop ends moto_server: SIGTERM, then SIGKILL after five seconds.
+// stop ends moto_server: SIGINT, then SIGKILL after five seconds.
 func (m *moto) stop() {
 	if m == nil {
 		return
 	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	_ = m.cmd.Process.Signal(syscall.SIGINT) // moto_server (werkzeug) stops at once on an interrupt
 	select {
 	case err := <-m.done:
 		m.done <- err

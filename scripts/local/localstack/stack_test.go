@@ -31,7 +31,7 @@ import (
 )
 
 // startTest starts a stack on free ports against the test emulator.
-func startTest(t *testing.T, o Options) *Stack {
+func startTest(t testing.TB, o Options) *Stack {
 	t.Helper()
 	awstest.Config(t) // skips without the emulator
 	o.Endpoint = os.Getenv("AWS_ENDPOINT_URL")
