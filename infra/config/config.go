@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/moatmail/moat/shared/dnsbl"
+	"github.com/moatmail/moat/shared/outbound"
 )
 
 // Config is the whole deployment configuration. Zero fields have been replaced by defaults once
@@ -47,6 +48,8 @@ type Config struct {
 	// account and region sets this to false, or it takes the mail over.
 	ActivateRuleSet *bool  `json:"activateRuleSet"`
 	LogLevel        string `json:"logLevel"` // debug, info (default), warn, error
+	// Tenants relay their outbound mail through the gateway (shared/outbound; tenants.go).
+	Tenants []outbound.Tenant `json:"tenants"`
 }
 
 // Domain is one served domain.
@@ -140,7 +143,7 @@ var LogRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400
 // Keys are the context keys Parse reads.
 var Keys = []string{"stage", "region", "account", "domains", "bounceSender", "alertEmails",
 	"monitoredIPs", "monitoredDomains", "dnsbl", "audit", "retention", "tlsPolicy", "reservedConcurrency",
-	"kmsKey", "versioning", "activateRuleSet", "logLevel"}
+	"kmsKey", "versioning", "activateRuleSet", "logLevel", "tenants"}
 
 // StackName is the CloudFormation stack name of a stage.
 func (c Config) StackName() string { return "Moat-" + c.Stage }
@@ -174,6 +177,7 @@ func Parse(context map[string]any) (Config, error) {
 		"dnsbl": &c.DNSBL, "audit": &c.Audit, "retention": &c.Retention, "tlsPolicy": &c.TLSPolicy,
 		"reservedConcurrency": &c.ReservedConcurrency, "kmsKey": &c.KMSKey,
 		"versioning": &c.Versioning, "activateRuleSet": &c.ActivateRuleSet, "logLevel": &c.LogLevel,
+		"tenants": &c.Tenants,
 	}
 	var unknown []string
 	for k := range context {
@@ -294,6 +298,7 @@ func shorten(s string) string {
 }
 
 func (c *Config) defaults() {
+	c.tenantDefaults()
 	r := &c.Retention
 	for _, d := range []struct {
 		p *int
@@ -488,6 +493,7 @@ func (c Config) problems() []error {
 	default:
 		bad("logLevel", c.LogLevel, "want debug, info, warn or error")
 	}
+	errs = append(errs, c.tenantProblems()...)
 	return errs
 }
 
