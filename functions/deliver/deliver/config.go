@@ -154,12 +154,26 @@ type Clients struct {
 
 // New wires a Handler from configuration and clients; the local stack and the tests use it
 // too (and may replace any field afterwards, such as SMTP.Dial).
+//
+// A nil SSM, SecretsManager or SESv2 client is allowed: routes that need it then wait
+// (deferred) with the reason in tracking.
 func New(c Config, cl Clients, log *slog.Logger) *Handler {
 	store := policystore.New(cl.DynamoDB, c.PolicyTable)
+	secrets := &Secrets{TTL: c.SecretCache}
+	if cl.SSM != nil {
+		secrets.SSM = cl.SSM
+	}
+	if cl.SecretsManager != nil {
+		secrets.SecretsManager = cl.SecretsManager
+	}
+	fw := &Forwarder{}
+	if cl.SESv2 != nil {
+		fw.SES = cl.SESv2
+	}
 	return &Handler{
 		Mail:     quarantine.New(cl.S3, c.Bucket),
 		Routes:   NewRoutes(store, c.PolicyCache),
-		Secrets:  &Secrets{SSM: cl.SSM, SecretsManager: cl.SecretsManager, TTL: c.SecretCache},
+		Secrets:  secrets,
 		Tracking: tracking.New(cl.DynamoDB, c.TrackingTable, c.TrackingTTL),
 		Queue:    cl.SQS,
 		QueueURL: c.DeliveryQueue,
@@ -170,7 +184,7 @@ func New(c Config, cl Clients, log *slog.Logger) *Handler {
 			CommandTimeout: c.CommandTimeout,
 			Pool:           &Pool{MaxIdle: c.Concurrency},
 		},
-		Forwarder:      &Forwarder{SES: cl.SESv2},
+		Forwarder:      fw,
 		Bouncer:        bounce.NewRawSender(cl.SES, c.BounceSender),
 		Retry:          c.Retry,
 		AttemptTimeout: c.AttemptTimeout,

@@ -63,6 +63,15 @@ func (f *Forwarder) Send(ctx context.Context, from string, forward map[string]st
 		}
 		return results
 	}
+	if f.SES == nil {
+		for _, t := range targets {
+			for _, i := range byTarget[strings.ToLower(t)] {
+				results[i] = Result{Recipient: rcpts[i], Outcome: Deferred, Code: 451, Enhanced: "4.3.5",
+					Reply: "ses-forward: no SES client", Diagnostic: "451 4.3.5 The destination is not configured"}
+			}
+		}
+		return results
+	}
 	for chunk := range slices.Chunk(targets, maxSESRecipients) {
 		out, err := f.SES.SendEmail(ctx, &sesv2.SendEmailInput{
 			FromEmailAddress: aws.String(from),
