@@ -1,0 +1,224 @@
+// Package modelstore keeps the tenant's spam model (shared/classify) in the mail bucket,
+// versioned by the object's ETag. Trainings add their counts with optimistic concurrency: read
+// the model and its ETag, merge, write back only if the ETag is unchanged (a conditional
+// PutObject with If-Match, or If-None-Match: * for the first model), and on a conflict read
+// again and retry. Because naive Bayes counts merge exactly, concurrent trainings never lose a
+// count. A Cache serves the model to the inbound function and picks up new versions with a
+// conditional GetObject (If-None-Match) at most once per TTL.
+package modelstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/moatmail/moat/shared/awserr"
+	"github.com/moatmail/moat/shared/classify"
+)
+
+// DefaultKey is where the model lives in the mail bucket.
+const DefaultKey = "models/spam.model"
+
+// MaxModelBytes bounds what Load reads.
+const MaxModelBytes = 256 << 20
+
+// ErrNotFound: no model has been stored yet.
+var ErrNotFound = errors.New("no spam model stored yet")
+
+// ErrConflict: Add gave up after MaxAttempts conflicting writes.
+var ErrConflict = errors.New("spam model changed during every attempt to update it")
+
+// MaxAttempts bounds Add's read-merge-write rounds.
+const MaxAttempts = 20
+
+// API is the part of the S3 client the store uses.
+type API interface {
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// Store is the model object in a bucket.
+type Store struct {
+	S3     API
+	Bucket string
+	Key    string // DefaultKey when empty
+}
+
+func (s *Store) key() string {
+	if s.Key == "" {
+		return DefaultKey
+	}
+	return s.Key
+}
+
+// Load returns the stored model and its version (ETag), or ErrNotFound.
+func (s *Store) Load(ctx context.Context) (*classify.Model, string, error) {
+	m, etag, err := s.load(ctx, "")
+	return m, etag, err
+}
+
+// load reads the model; with known set, an unchanged object returns nil, known, nil.
+func (s *Store) load(ctx context.Context, known string) (*classify.Model, string, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.key())}
+	if known != "" {
+		in.IfNoneMatch = aws.String(known)
+	}
+	out, err := s.S3.GetObject(ctx, in)
+	switch {
+	case err == nil:
+	case known != "" && httpStatus(err) == http.StatusNotModified:
+		return nil, known, nil
+	case isNotFound(err):
+		return nil, "", ErrNotFound
+	default:
+		return nil, "", fmt.Errorf("get spam model s3://%s/%s: %w", s.Bucket, s.key(), err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, MaxModelBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("read spam model s3://%s/%s: %w", s.Bucket, s.key(), err)
+	}
+	if len(data) > MaxModelBytes {
+		return nil, "", fmt.Errorf("spam model s3://%s/%s is over %d MB", s.Bucket, s.key(), MaxModelBytes>>20)
+	}
+	m, err := classify.UnmarshalModel(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("spam model s3://%s/%s: %w", s.Bucket, s.key(), err)
+	}
+	return m, aws.ToString(out.ETag), nil
+}
+
+// Add merges delta's counts into the stored model (creating it when there is none) and
+// returns the new version's ETag. Concurrent Adds all land: a write only succeeds on the
+// version it read, and a loser reads again and merges onto the winner's model.
+func (s *Store) Add(ctx context.Context, delta *classify.Model) (string, error) {
+	for attempt := range MaxAttempts {
+		cur, etag, err := s.Load(ctx)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			cur = classify.NewModel()
+		case err != nil:
+			return "", err
+		}
+		cur.Merge(delta)
+		data, err := cur.MarshalBinary()
+		if err != nil {
+			return "", err
+		}
+		in := &s3.PutObjectInput{
+			Bucket: aws.String(s.Bucket), Key: aws.String(s.key()),
+			Body: bytes.NewReader(data), ContentType: aws.String("application/octet-stream"),
+		}
+		if etag == "" {
+			in.IfNoneMatch = aws.String("*")
+		} else {
+			in.IfMatch = aws.String(etag)
+		}
+		out, err := s.S3.PutObject(ctx, in)
+		if err == nil {
+			return aws.ToString(out.ETag), nil
+		}
+		if !isConflict(err) {
+			return "", fmt.Errorf("put spam model s3://%s/%s: %w", s.Bucket, s.key(), err)
+		}
+		// Someone else wrote first: back off a little, with jitter, and merge onto theirs.
+		d := time.Duration(rand.Int64N(int64(10*time.Millisecond)<<min(attempt, 5))) + time.Millisecond
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(d):
+		}
+	}
+	return "", ErrConflict
+}
+
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func isNotFound(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound") {
+		return true
+	}
+	return httpStatus(err) == http.StatusNotFound
+}
+
+// isConflict: the precondition failed (412), or S3 saw a concurrent conditional write (409
+// ConditionalRequestConflict).
+func isConflict(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict") {
+		return true
+	}
+	s := httpStatus(err)
+	return s == http.StatusPreconditionFailed || s == http.StatusConflict
+}
+
+// DefaultCacheTTL is how long a Cache serves a model before it asks for a newer version.
+const DefaultCacheTTL = 5 * time.Minute
+
+// Cache serves the model to a warm function. It is safe for concurrent use.
+type Cache struct {
+	s   *Store
+	ttl time.Duration
+
+	mu    sync.Mutex
+	model *classify.Model
+	etag  string
+	next  time.Time
+}
+
+// NewCache returns a cache over s that checks for a new version after ttl (DefaultCacheTTL
+// when not positive).
+func NewCache(s *Store, ttl time.Duration) *Cache {
+	if ttl <= 0 {
+		ttl = DefaultCacheTTL
+	}
+	return &Cache{s: s, ttl: ttl}
+}
+
+// Model returns the current model, or nil when none is stored (the filter then scores with
+// heuristics and SES's verdict only). Callers share it and must not modify it. A failed check
+// keeps the last model; without one, a temporary error is returned and a permanent one (a
+// damaged model) as well, so it is seen.
+func (c *Cache) Model(ctx context.Context, now time.Time) (*classify.Model, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Before(c.next) {
+		return c.model, nil
+	}
+	m, etag, err := c.s.load(ctx, c.etag)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		c.model, c.etag = nil, ""
+	case err != nil:
+		if c.model != nil {
+			c.next = now.Add(c.ttl / 10)
+			return c.model, nil
+		}
+		if awserr.IsTemporary(err) {
+			c.next = now.Add(c.ttl / 10)
+		}
+		return nil, err
+	case m != nil:
+		c.model, c.etag = m, etag
+	}
+	c.next = now.Add(c.ttl)
+	return c.model, nil
+}
