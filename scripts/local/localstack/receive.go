@@ -20,6 +20,7 @@ import (
 
 	"github.com/moatmail/moat/shared/message"
 	"github.com/moatmail/moat/shared/policy"
+	"github.com/moatmail/moat/shared/reputation"
 	"github.com/moatmail/moat/shared/schema"
 )
 
@@ -32,11 +33,12 @@ const SESMaxMessageBytes = 40 << 20
 const maxEventHeaderBytes = 10 << 10
 
 // receiver is the SMTP listener that stands in for SES receiving: the receipt IP filters (the
-// policy's global blocked IPs) at connection time, the receipt rule's recipient domains (the
+// policy's global blocked IPs and the dynamic blocks) at connection time, the receipt rule's recipient domains (the
 // policy's domains) at RCPT, the S3 action (incoming/<messageId> with SES's Received header)
 // and the Lambda action (an Event invocation of the inbound handler with the receipt event).
 type receiver struct {
 	policies *policies
+	blocks   *reputation.Store // dynamic blocks, which SES gets as receipt IP filters
 	s3       *s3.Client
 	bucket   string
 	region   string
@@ -56,6 +58,17 @@ func (r *receiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if ip.IsValid() && pol.IP("", ip).Blocked {
 		r.log.Info("connection refused by IP filter", "client_ip", ip.String())
 		return nil, &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Access denied"}
+	}
+	// Dynamic blocks become receipt IP filters too (reputation.Store pushes them to SES).
+	if ip.IsValid() && r.blocks != nil {
+		_, err := r.blocks.Active(context.Background(), ip, r.now())
+		switch {
+		case err == nil:
+			r.log.Info("connection refused: dynamic block", "client_ip", ip.String())
+			return nil, &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Access denied"}
+		case !errors.Is(err, reputation.ErrNotFound):
+			r.log.Warn("read dynamic blocks; accepting", "error", err)
+		}
 	}
 	return &session{r: r, ip: ip, helo: c.Hostname()}, nil
 }

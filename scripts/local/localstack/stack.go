@@ -33,6 +33,8 @@ import (
 	"github.com/moatmail/moat/shared/policy"
 	"github.com/moatmail/moat/shared/policystore"
 	"github.com/moatmail/moat/shared/provision"
+	"github.com/moatmail/moat/shared/reputation"
+	"github.com/moatmail/moat/shared/schema"
 )
 
 // SamplePolicy is the policy loaded at start when Options.Policy is empty: example.com with
@@ -169,7 +171,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 
 	db := dynamodb.NewFromConfig(s.AWS)
-	store := policystore.New(db, s.Resources.Tables["Policies"])
+	store := policystore.New(db, s.Resources.Tables[schema.Policies.ID])
 	if err := loadPolicy(ctx, store, o.Policy, s.SinkAddr); err != nil {
 		return s, err
 	}
@@ -194,7 +196,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.serve(sinkLn, &sink{dir: o.DeliveredDir, log: o.Log.With("component", "sink")}, 0)
 
 	rcv := &receiver{
-		policies: pols, s3: provision.S3(s.AWS), bucket: s.Resources.Bucket, region: o.Region,
+		policies: pols, blocks: reputation.New(db, s.Resources.Tables[schema.Reputation.ID], 1), s3: provision.S3(s.AWS), bucket: s.Resources.Bucket, region: o.Region,
 		invoke: s.invoke, log: o.Log.With("component", "smtp"), now: time.Now,
 	}
 	s.serve(smtpLn, rcv, o.MaxMessage)

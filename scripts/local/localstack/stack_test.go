@@ -26,6 +26,7 @@ import (
 	"github.com/moatmail/moat/shared/policy"
 	"github.com/moatmail/moat/shared/policystore"
 	"github.com/moatmail/moat/shared/provision"
+	"github.com/moatmail/moat/shared/reputation"
 	"github.com/moatmail/moat/shared/sesevent"
 	"github.com/moatmail/moat/shared/tracking"
 )
@@ -148,6 +149,21 @@ func TestReceiveRefusals(t *testing.T) {
 	if !strings.HasPrefix(reply(err), "554 5.7.1") {
 		t.Errorf("blocked IP: got %v, want 554 5.7.1", err)
 	}
+}
+
+func TestReceiveRefusesDynamicBlocks(t *testing.T) {
+	s := startTest(t, Options{})
+	if err := send(s.SMTPAddr, "carol@sender.example", []string{"alice@example.com"}, plain); err != nil {
+		t.Fatalf("before the block: %v", err)
+	}
+	rep := reputation.New(dynamodb.NewFromConfig(s.AWS), s.Resources.Tables["Reputation"], 1)
+	if _, b, err := rep.CountSpam(context.Background(), netip.MustParseAddr("127.0.0.1"), time.Now()); err != nil || b == nil {
+		t.Fatalf("block 127.0.0.1: %v %v", b, err)
+	}
+	if err := send(s.SMTPAddr, "carol@sender.example", []string{"alice@example.com"}, plain); !strings.HasPrefix(reply(err), "554 5.7.1") {
+		t.Errorf("dynamically blocked IP: got %v, want 554 5.7.1", err)
+	}
+	s.Wait()
 }
 
 func TestReceiptEvent(t *testing.T) {
