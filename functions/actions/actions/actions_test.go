@@ -245,6 +245,7 @@ func TestRefusals(t *testing.T) {
 	f := setup(t)
 	ctx := t.Context()
 	f.Quarantine(t, admintest.Item{ID: "s1", Recipients: []string{f.alice}, Sender: "x@spam.example", From: "x@spam.example", Subject: "Offer s1", Reasons: []verdict.Code{verdict.Spam}, Time: at7.Add(-time.Hour)})
+	f.Quarantine(t, admintest.Item{ID: "n1", Recipients: []string{f.alice}, Subject: "Offer n1", Reasons: []verdict.Code{verdict.Spam}, Time: at7.Add(-time.Hour)})
 	f.Quarantine(t, admintest.Item{ID: "v1", Recipients: []string{f.alice}, Sender: "x@bad.example", From: "x@bad.example", Subject: "Invoice", Reasons: []verdict.Code{verdict.Virus}, Time: at7.Add(-time.Hour)})
 	links := f.sendDigest(t)
 	deliver := links["s1"][euq.Deliver]
@@ -259,6 +260,8 @@ func TestRefusals(t *testing.T) {
 	// Another recipient's claims with alice's signature.
 	other, _ := f.signer.Make(token.Claims{Purpose: string(euq.Deliver), MessageID: "s1", Recipient: "bob@" + f.domain, Expires: at7.Add(24 * time.Hour).Unix()})
 	otherPayload, _, _ := strings.Cut(other, ".")
+	noSender := strings.SplitN(links["n1"][euq.BlockSender], "?t=", 2)[1]
+	noSender, _ = url.QueryUnescape(noSender)
 	flipped := []byte(mac)
 	flipped[0] ^= 0x02
 
@@ -280,6 +283,7 @@ func TestRefusals(t *testing.T) {
 		{"expired GET", late, http.MethodGet, "/deliver", tok, 403, "expired"},
 		{"other action", f.h, http.MethodPost, "/block-domain", tok, 403, "another action"},
 		{"administrators only", f.h, http.MethodPost, "/deliver", virusTok, 403, "administrator"},
+		{"no sender to block", f.h, http.MethodGet, "/block-sender", noSender, 409, "no sender address"},
 		{"unknown path", f.h, http.MethodGet, "/admin", tok, 404, "not a quarantine action"},
 		{"other method", f.h, http.MethodPut, "/deliver", tok, 405, "web browser"},
 	} {
@@ -303,7 +307,7 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	for _, id := range []string{"s1", "v1"} {
+	for _, id := range []string{"s1", "v1", "n1"} {
 		if st := f.Status(t, id, f.alice); st != tracking.Quarantined {
 			t.Errorf("%s after refusals: %s", id, st)
 		}

@@ -162,6 +162,9 @@ func (h *Handler) lookup(ctx context.Context, action euq.Action, tok string) (to
 	case !admin.EndUserVisible(rec.Reasons):
 		r := refuse(http.StatusForbidden, "Only an administrator can act on this message.")
 		return c, rec, &r
+	case action != euq.Deliver && admin.SenderAddress(rec) == "":
+		r := refuse(http.StatusConflict, "This message has no sender address to approve or block.")
+		return c, rec, &r
 	}
 	return c, rec, nil
 }
