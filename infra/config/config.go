@@ -134,7 +134,7 @@ var ReceivingRegions = []string{
 }
 
 // Functions are the function names reservedConcurrency may name.
-var Functions = []string{"inbound", "deliver", "audit", "digest", "outbound"}
+var Functions = []string{"inbound", "deliver", "audit", "digest", "actions", "outbound"}
 
 // LogRetentionDays are the values CloudWatch Logs accepts.
 var LogRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
