@@ -1,0 +1,169 @@
+// Package train is the training function: S3 notifies it of each sample that `moatctl submit`
+// stores under submissions/spam/ or submissions/ham/; it learns the samples and adds their
+// counts to the tenant's spam model with optimistic concurrency (shared/modelstore), so
+// concurrent invocations never lose a count. A learned sample is tagged, and a tagged one is
+// not learned again when S3 delivers an event twice.
+package train
+
+import (
+	"context"
+
+	"fmt"
+	"io"
+	"log/slog"
+
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/moatmail/moat/shared/awserr"
+	"github.com/moatmail/moat/shared/classify"
+	"github.com/moatmail/moat/shared/heuristic"
+	"github.com/moatmail/moat/shared/modelstore"
+	"github.com/moatmail/moat/shared/schema"
+	"github.com/moatmail/moat/shared/submission"
+)
+
+// LearnedTag marks a sample whose counts are in the model.
+const LearnedTag = "moat-learned"
+
+// S3 is the part of the S3 client the handler uses.
+type S3 interface {
+	modelstore.API
+	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
+	PutObjectTagging(context.Context, *s3.PutObjectTaggingInput, ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error)
+}
+
+// Config is the function's configuration from its environment.
+type Config struct {
+	Bucket string
+}
+
+// LoadConfig reads the configuration, reporting every missing variable at once.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := Config{Bucket: getenv(schema.BucketEnvVar)}
+	if c.Bucket == "" {
+		return c, fmt.Errorf("%s is not set", schema.BucketEnvVar)
+	}
+	return c, nil
+}
+
+// Handler learns submitted samples.
+type Handler struct {
+	S3     S3
+	Bucket string
+	Model  *modelstore.Store
+	Log    *slog.Logger
+}
+
+// New wires a handler.
+func New(c Config, client S3, log *slog.Logger) *Handler {
+	return &Handler{S3: client, Bucket: c.Bucket, Model: &modelstore.Store{S3: client, Bucket: c.Bucket}, Log: log}
+}
+
+type sample struct {
+	key  string
+	spam bool
+}
+
+// Handle learns the samples of an S3 event. It returns an error only when a retry can help;
+// the counts of one event go into the model in one update.
+func (h *Handler) Handle(ctx context.Context, ev events.S3Event) error {
+	delta := classify.NewModel()
+	var learned []string
+	for _, r := range ev.Records {
+		key := r.S3.Object.URLDecodedKey
+		if key == "" {
+			key = r.S3.Object.Key
+		}
+		if r.S3.Bucket.Name != "" && r.S3.Bucket.Name != h.Bucket {
+			h.Log.Warn("event for another bucket ignored", "bucket", r.S3.Bucket.Name)
+			continue
+		}
+		label, ok := submission.ParseKey(key)
+		if !ok {
+			h.Log.Warn("not a submission key, ignored", "key", key)
+			continue
+		}
+		done, err := h.learnedBefore(ctx, key)
+		if err != nil {
+			return err
+		}
+		if done {
+			h.Log.Info("sample learned before", "key", key)
+			continue
+		}
+		ok, err = h.learn(ctx, delta, key, label == submission.Spam)
+		if err != nil {
+			return err
+		}
+		if ok {
+			learned = append(learned, key)
+		}
+	}
+	if len(learned) == 0 {
+		return nil
+	}
+	version, err := h.Model.Add(ctx, delta)
+	if err != nil {
+		return fmt.Errorf("update spam model: %w", err)
+	}
+	for _, key := range learned {
+		if err := h.markLearned(ctx, key, version); err != nil {
+			// The counts are in: a retry would count them twice. Log and go on.
+			h.Log.Error("tag learned sample", "key", key, "error", err)
+		}
+	}
+	h.Log.Info("samples learned", "spam", delta.Spam, "ham", delta.Ham, "version", version)
+	return nil
+}
+
+func (h *Handler) learnedBefore(ctx context.Context, key string) (bool, error) {
+	out, err := h.S3.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(h.Bucket), Key: aws.String(key)})
+	if err != nil {
+		if awserr.IsTemporary(err) {
+			return false, fmt.Errorf("read tags of %s: %w", key, err)
+		}
+		return false, nil // gone or unreadable: learn decides
+	}
+	for _, t := range out.TagSet {
+		if aws.ToString(t.Key) == LearnedTag {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// learn adds one sample to delta; false when it is gone or not a message.
+func (h *Handler) learn(ctx context.Context, delta *classify.Model, key string, spam bool) (bool, error) {
+	out, err := h.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(h.Bucket), Key: aws.String(key)})
+	if err != nil {
+		if awserr.IsTemporary(err) {
+			return false, fmt.Errorf("get %s: %w", key, err)
+		}
+		h.Log.Warn("sample not readable, skipped", "key", key, "error", err)
+		return false, nil
+	}
+	defer out.Body.Close()
+	s, err := classify.Prepare(io.LimitReader(out.Body, submission.MaxMessageBytes), spam, heuristic.Context{})
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", key, err)
+	}
+	if s.Unscannable {
+		h.Log.Warn("sample is not a message, skipped", "key", key)
+		return false, nil
+	}
+	delta.Learn(s.Tokens, spam)
+	return true, nil
+}
+
+func (h *Handler) markLearned(ctx context.Context, key, version string) error {
+	_, err := h.S3.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
+		Bucket: aws.String(h.Bucket), Key: aws.String(key),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String(LearnedTag), Value: aws.String(strings.Trim(version, `"`))}}},
+	})
+	return err
+}

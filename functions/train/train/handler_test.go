@@ -1,0 +1,109 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/moatmail/moat/shared/awstest"
+	"github.com/moatmail/moat/shared/message/messagetest"
+	"github.com/moatmail/moat/shared/schema"
+	"github.com/moatmail/moat/shared/submission"
+)
+
+func handler(t *testing.T) *Handler {
+	t.Helper()
+	cfg := awstest.Config(t)
+	r := awstest.Stack(t, cfg)
+	c, err := LoadConfig(func(k string) string { return r.Env()[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(c, awstest.S3(cfg), slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// put stores a sample as moatctl submit does and returns its event record.
+func put(t *testing.T, h *Handler, label submission.Label, i int) events.S3EventRecord {
+	t.Helper()
+	raw := messagetest.New().From(fmt.Sprintf("s%d@example.org", i)).To("a@example.com").
+		Subject(fmt.Sprintf("sample %d", i)).Text("words of the sample " + string(label)).Bytes()
+	key := submission.Key(label, raw, time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC))
+	_, err := h.S3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(h.Bucket), Key: aws.String(key), Body: bytes.NewReader(raw)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec events.S3EventRecord
+	rec.S3.Bucket.Name = h.Bucket
+	rec.S3.Object.Key = key
+	return rec
+}
+
+func TestLearnsSubmissions(t *testing.T) {
+	h := handler(t)
+	ctx := context.Background()
+	other := events.S3EventRecord{}
+	other.S3.Object.Key = "incoming/abc"
+	ev := events.S3Event{Records: []events.S3EventRecord{put(t, h, submission.Spam, 1), put(t, h, submission.Ham, 2), other}}
+	if err := h.Handle(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := h.Model.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Spam != 1 || m.Ham != 1 {
+		t.Fatalf("model has %d spam, %d ham; want 1, 1", m.Spam, m.Ham)
+	}
+	// S3 delivers an event twice now and then: learned samples are not counted again.
+	if err := h.Handle(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	m, _, _ = h.Model.Load(ctx)
+	if m.Spam != 1 || m.Ham != 1 {
+		t.Errorf("after a repeated event: %d spam, %d ham; want 1, 1", m.Spam, m.Ham)
+	}
+}
+
+func TestConcurrentInvocationsKeepEveryCount(t *testing.T) {
+	h := handler(t)
+	ctx := context.Background()
+	const n = 10
+	recs := make([]events.S3EventRecord, n)
+	for i := range n {
+		recs[i] = put(t, h, submission.Spam, i)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.Handle(ctx, events.S3Event{Records: recs[i : i+1]}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	m, _, err := h.Model.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Spam != n {
+		t.Errorf("model has %d spam after %d concurrent trainings", m.Spam, n)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	if _, err := LoadConfig(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), schema.BucketEnvVar) {
+		t.Errorf("LoadConfig without a bucket: %v, want an error naming %s", err, schema.BucketEnvVar)
+	}
+}
