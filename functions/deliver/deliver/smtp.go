@@ -97,7 +97,8 @@ type SMTP struct {
 	Pool *Pool
 }
 
-// errSMTP is a failure before the first recipient: it applies to every recipient.
+// stageError is a failure at one stage of the transaction before the recipients (connect,
+// tls, greeting, auth, mail) or of the data; its result applies to every recipient it covers.
 type stageError struct {
 	stage string // connect, tls, greeting, auth, mail, data
 	err   error
