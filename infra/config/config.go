@@ -104,6 +104,9 @@ type Retention struct {
 	SubmissionsDays int `json:"submissionsDays"` // submissions/ samples
 	TrackingDays    int `json:"trackingDays"`    // tracking items (DynamoDB TTL)
 	LogDays         int `json:"logDays"`         // function log groups (a CloudWatch value)
+	// DeliveryDays: how long the deliver function retries mail your server does not take
+	// before it sends the sender a DSN (at most 13: the delivery queue keeps messages 14 days).
+	DeliveryDays int `json:"deliveryDays"`
 }
 
 // Defaults.
@@ -113,6 +116,7 @@ const (
 	DefaultSubmissionsDays = 365
 	DefaultTrackingDays    = 90
 	DefaultLogDays         = 90
+	DefaultDeliveryDays    = 5
 	DefaultTLSPolicy       = "Optional"
 	DefaultLogLevel        = "info"
 	DefaultRoutePort       = 587
@@ -306,7 +310,7 @@ func (c *Config) defaults() {
 	}{
 		{&r.IncomingDays, DefaultIncomingDays}, {&r.QuarantineDays, DefaultQuarantineDays},
 		{&r.SubmissionsDays, DefaultSubmissionsDays}, {&r.TrackingDays, DefaultTrackingDays},
-		{&r.LogDays, DefaultLogDays},
+		{&r.LogDays, DefaultLogDays}, {&r.DeliveryDays, DefaultDeliveryDays},
 	} {
 		if *d.p == 0 {
 			*d.p = d.v
@@ -468,6 +472,12 @@ func (c Config) problems() []error {
 		if d.v < 1 || d.v > 3650 {
 			bad(d.key, d.v, "want a number of days from 1 to 3650")
 		}
+	}
+	switch {
+	case r.DeliveryDays < 1 || r.DeliveryDays > 13:
+		bad("retention.deliveryDays", r.DeliveryDays, "want a number of days from 1 to 13 (the delivery queue keeps messages 14 days)")
+	case r.IncomingDays < r.DeliveryDays:
+		bad("retention.deliveryDays", r.DeliveryDays, "incoming/ objects expire after %d days (retention.incomingDays), before delivery gives up", r.IncomingDays)
 	}
 	if !slices.Contains(LogRetentionDays, r.LogDays) {
 		bad("retention.logDays", r.LogDays, "CloudWatch Logs accepts %s", joinInts(LogRetentionDays))

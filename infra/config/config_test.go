@@ -72,7 +72,8 @@ func TestParseDefaults(t *testing.T) {
 	}
 	r := c.Retention
 	if r.IncomingDays != DefaultIncomingDays || r.QuarantineDays != DefaultQuarantineDays ||
-		r.SubmissionsDays != DefaultSubmissionsDays || r.TrackingDays != DefaultTrackingDays || r.LogDays != DefaultLogDays {
+		r.SubmissionsDays != DefaultSubmissionsDays || r.TrackingDays != DefaultTrackingDays || r.LogDays != DefaultLogDays ||
+		r.DeliveryDays != DefaultDeliveryDays {
 		t.Errorf("retention defaults = %+v", r)
 	}
 	rt := c.Domains["example.com"].Route
@@ -157,6 +158,10 @@ func TestParseInvalid(t *testing.T) {
 		{"reserved parameter prefix", func(m map[string]any) { m["dnsbl"] = map[string]any{"dqsKeyParam": "/aws/x"} }, []string{`dnsbl.dqsKeyParam "/aws/x"`}},
 		{"retention zero", func(m map[string]any) { m["retention"] = map[string]any{"quarantineDays": -1} }, []string{"retention.quarantineDays -1"}},
 		{"log days not accepted", func(m map[string]any) { m["retention"] = map[string]any{"logDays": 10} }, []string{"retention.logDays 10", "CloudWatch Logs accepts"}},
+		{"delivery days over the queue's", func(m map[string]any) { m["retention"] = map[string]any{"deliveryDays": 14} }, []string{"retention.deliveryDays 14", "from 1 to 13"}},
+		{"incoming expires before delivery gives up", func(m map[string]any) {
+			m["retention"] = map[string]any{"incomingDays": 3, "deliveryDays": 5}
+		}, []string{"retention.deliveryDays 5", "incoming/ objects expire after 3 days"}},
 		{"bad tls policy", func(m map[string]any) { m["tlsPolicy"] = "Always" }, []string{`tlsPolicy "Always"`}},
 		{"unknown function", func(m map[string]any) { m["reservedConcurrency"] = map[string]any{"inbund": 3} }, []string{`reservedConcurrency "inbund"`}},
 		{"concurrency too high", func(m map[string]any) { m["reservedConcurrency"] = map[string]any{"inbound": 1000} }, []string{"reservedConcurrency.inbound 1000"}},
