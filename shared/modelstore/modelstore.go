@@ -23,7 +23,6 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/moatmail/moat/shared/awserr"
 	"github.com/moatmail/moat/shared/classify"
 )
 
@@ -195,8 +194,8 @@ func NewCache(s *Store, ttl time.Duration) *Cache {
 
 // Model returns the current model, or nil when none is stored (the filter then scores with
 // heuristics and SES's verdict only). Callers share it and must not modify it. A failed check
-// keeps the last model; without one, a temporary error is returned and a permanent one (a
-// damaged model) as well, so it is seen.
+// keeps the last model; without one the error is returned (until a tenth of the TTL has
+// passed, the cache answers nil without asking again).
 func (c *Cache) Model(ctx context.Context, now time.Time) (*classify.Model, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -212,9 +211,7 @@ func (c *Cache) Model(ctx context.Context, now time.Time) (*classify.Model, erro
 			c.next = now.Add(c.ttl / 10)
 			return c.model, nil
 		}
-		if awserr.IsTemporary(err) {
-			c.next = now.Add(c.ttl / 10)
-		}
+		c.next = now.Add(c.ttl / 10) // ask again soon, not on every message
 		return nil, err
 	case m != nil:
 		c.model, c.etag = m, etag

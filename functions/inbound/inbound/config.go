@@ -16,6 +16,7 @@ import (
 
 	"github.com/moatmail/moat/shared/bounce"
 	"github.com/moatmail/moat/shared/delivery"
+	"github.com/moatmail/moat/shared/modelstore"
 	"github.com/moatmail/moat/shared/policystore"
 	"github.com/moatmail/moat/shared/quarantine"
 	"github.com/moatmail/moat/shared/schema"
@@ -108,5 +109,6 @@ func New(c Config, cl Clients, log *slog.Logger) *Handler {
 		Metrics:  os.Stdout,
 		Now:      time.Now,
 		IP:       newIPReputation(c.Reputation, cl, log),
+		Models:   modelstore.NewCache(&modelstore.Store{S3: cl.S3, Bucket: c.Bucket}, 0),
 	}
 }

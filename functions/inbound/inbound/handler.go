@@ -66,6 +66,7 @@ type Handler struct {
 	Metrics  io.Writer // EMF lines; nil: none
 	Now      func() time.Time
 	IP       *IPReputation // DNSBL lookups and dynamic blocks (reputation.go); nil: admin IP lists only
+	Models   Models        // the spam model (spam.go); nil: heuristics and SES's spam verdict only
 }
 
 // Handle processes a receipt event. It returns an error only when a retry can help (Lambda
@@ -123,6 +124,7 @@ func (h *Handler) message(ctx context.Context, rec events.SimpleEmailRecord) err
 		return err
 	}
 	h.ipFacts(ctx, msg.ClientIP, &facts)
+	h.spamModel(ctx, start, &facts)
 	verdicts := filter.Evaluate(pol, filter.Input{Msg: msg, Envelope: env, SES: sesevent.Verdicts(rec), Facts: facts})
 	if err := h.act(ctx, rec, msg, verdicts); err != nil {
 		return err
