@@ -30,7 +30,7 @@ func TestDeliver(t *testing.T) {
 			t.Errorf("env %s is not set", k)
 		}
 	}
-	if env["BOUNCE_SENDER"] != "mailer-daemon@example.com" || env["TRACKING_TTL_DAYS"] != "60" {
+	if env["BOUNCE_SENDER"] != "mailer-daemon@example.com" || env["TRACKING_TTL_DAYS"] != "60" || env["RETRY_MAX_AGE_HOURS"] != "120" {
 		t.Errorf("env %s", js(env))
 	}
 	for k := range env {

@@ -52,6 +52,7 @@ func NewDelivery(scope constructs.Construct, id string, p DeliveryProps) *Delive
 	env := st.Env([]string{schema.Policies.ID, schema.Tracking.ID}, []string{schema.Delivery.ID})
 	env["BOUNCE_SENDER"] = cfg.BounceSender
 	env["TRACKING_TTL_DAYS"] = strconv.Itoa(cfg.Retention.TrackingDays)
+	env["RETRY_MAX_AGE_HOURS"] = strconv.Itoa(cfg.Retention.DeliveryDays * 24)
 	fn := p.Functions.New(d.Construct, "Deliver", FunctionProps{
 		Name:        "deliver",
 		Description: "Moat: delivers accepted mail to the customers' mail servers, retries, sends DSNs",
