@@ -170,6 +170,11 @@ func startSink(t testing.TB, s *sink, pki *testPKI, mode string) *sink {
 	case "starttls":
 		srv.TLSConfig = pki.serverConfig()
 		l, err = net.Listen("tcp", "127.0.0.1:0")
+	case "brokentls": // offers STARTTLS, then fails every handshake
+		srv.TLSConfig = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return nil, errors.New("no certificate")
+		}}
+		l, err = net.Listen("tcp", "127.0.0.1:0")
 	case "implicit":
 		srv.TLSConfig = pki.serverConfig()
 		l, err = tls.Listen("tcp", "127.0.0.1:0", pki.serverConfig())

@@ -184,6 +184,8 @@ func TestSMTPTLSModes(t *testing.T) {
 		{"required, no STARTTLS offered", "plain", SMTPRoute{TLS: TLSRequired}, "deferred", false},
 		{"opportunistic, offered", "starttls", SMTPRoute{TLS: TLSOpportunistic}, "delivered", true},
 		{"opportunistic, not offered", "plain", SMTPRoute{TLS: TLSOpportunistic}, "delivered", false},
+		{"opportunistic, handshake fails", "brokentls", SMTPRoute{TLS: TLSOpportunistic}, "delivered", false},
+		{"required, handshake fails", "brokentls", SMTPRoute{TLS: TLSRequired}, "deferred", false},
 		{"verify with the CA", "starttls", SMTPRoute{TLS: TLSVerify, CA: pki.Pool}, "delivered", true},
 		{"verify with another CA", "starttls", SMTPRoute{TLS: TLSVerify, CA: other.Pool}, "deferred", false},
 		{"implicit TLS (465)", "implicit", SMTPRoute{TLS: TLSRequired, ImplicitTLS: true}, "delivered", true},

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
@@ -201,5 +202,50 @@ func TestSecrets(t *testing.T) {
 	}
 	if strings.Contains(func() string { _, err := s.Credentials(ctx, "/moat/bad"); return err.Error() }(), "user:pass") {
 		t.Error("an error shows the secret's value")
+	}
+}
+
+type fakeSES struct {
+	calls [][]string
+	err   error
+}
+
+func (f *fakeSES) SendEmail(_ context.Context, in *sesv2.SendEmailInput, _ ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error) {
+	f.calls = append(f.calls, in.Destination.ToAddresses)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &sesv2.SendEmailOutput{MessageId: aws.String("ses-1")}, nil
+}
+
+func TestForwarder(t *testing.T) {
+	ctx := context.Background()
+	fwd := map[string]string{"a@example.com": "x@example.org", "B@example.com": "x@example.org", "c@example.com": "y@example.org"}
+	rcpts := []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com"}
+	f := &fakeSES{}
+	res := (&Forwarder{SES: f}).Send(ctx, "fw@example.com", fwd, rcpts, []byte(testMsg))
+	if outcomes(res) != "delivered,delivered,delivered,deferred" || res[3].Enhanced != "4.3.5" {
+		t.Errorf("%s %+v", outcomes(res), res)
+	}
+	if len(f.calls) != 1 || strings.Join(f.calls[0], ",") != "x@example.org,y@example.org" {
+		t.Errorf("SES calls %v: want one, each forwarding address once", f.calls)
+	}
+	big := make([]byte, MaxForwardBytes+1)
+	if res := (&Forwarder{SES: f}).Send(ctx, "fw@example.com", fwd, rcpts[:1], big); outcomes(res) != "failed" || res[0].Enhanced != "5.3.4" {
+		t.Errorf("over 40 MB: %+v", res)
+	}
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{&smithy.GenericAPIError{Code: "MessageRejected", Message: "Email address is not verified."}, "deferred"},
+		{&smithy.GenericAPIError{Code: "MessageRejected", Message: "Illegal header"}, "failed"},
+		{&smithy.GenericAPIError{Code: "TooManyRequestsException"}, "deferred"},
+		{&smithy.GenericAPIError{Code: "AccountSuspendedException"}, "deferred"},
+	} {
+		f := &fakeSES{err: tt.err}
+		if res := (&Forwarder{SES: f}).Send(ctx, "fw@example.com", fwd, rcpts[:1], []byte(testMsg)); outcomes(res) != tt.want {
+			t.Errorf("%v: %s, want %s", tt.err, outcomes(res), tt.want)
+		}
 	}
 }
