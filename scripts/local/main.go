@@ -26,6 +26,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o localstack.Options
 	fs.StringVar(&o.Dir, "dir", ".local", "state folder (stack.json for moatctl --local, moto.log)")
 	fs.StringVar(&o.DeliveredDir, "delivered", "", "where the mail sink writes messages (default <dir>/delivered)")
+	fs.StringVar(&o.SentDir, "sent", "", "where copies of the mail sent through SES (DSNs) go (default <dir>/sent)")
 	fs.StringVar(&o.SMTPAddr, "smtp", localstack.DefaultSMTPAddr, "address of the SES-like SMTP listener")
 	fs.StringVar(&o.SinkAddr, "sink", localstack.DefaultSinkAddr, "address of the mail sink (the customers' mail server)")
 	fs.StringVar(&o.Endpoint, "endpoint", "", "use this running AWS emulator instead of starting moto_server")
@@ -73,6 +74,7 @@ Moat local stack is running (Ctrl-C stops it)
 
   SMTP (like SES receiving)   %s   mail for the policy's domains only (sample: example.com)
   mail sink (your server)     %s   writes %s/<recipient>/
+  mail sent through SES (DSNs)          copied to %s/<recipient>/
   AWS emulator (moto)         %s
   state for moatctl --local   %s
 
@@ -85,5 +87,5 @@ Look at what happened:
   go run ./scripts/moatctl --local tracking search
   go run ./scripts/moatctl --local policy get
 
-`, s.SMTPAddr, s.SinkAddr, s.Delivered, s.Endpoint, s.StateFile, s.SMTPAddr, s.SMTPAddr, s.SMTPAddr)
+`, s.SMTPAddr, s.SinkAddr, s.Delivered, s.Sent, s.Endpoint, s.StateFile, s.SMTPAddr, s.SMTPAddr, s.SMTPAddr)
 }

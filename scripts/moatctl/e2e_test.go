@@ -140,6 +140,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 	dsn(dave, "5.1.1")
 	dsn(erin, "5.3.4")
+	// The local stack copies what it sent through SES where an operator can read it.
+	waitFor(t, "the DSN in the stack's sent folder", func() ([]string, bool) {
+		files, _ := filepath.Glob(filepath.Join(s.Sent, dave, "*.eml"))
+		return files, len(files) == 1
+	})
 
 	// Every message is tracked exactly once per recipient, with its final status.
 	waitFor(t, "final statuses", func() (bool, bool) {

@@ -61,6 +61,7 @@ const (
 type Options struct {
 	Dir          string // state folder: stack.json, moto.log, delivered/ (default .local)
 	DeliveredDir string // where the sink writes (default <Dir>/delivered)
+	SentDir      string // copies of the mail sent through SES, DSNs included (default <Dir>/sent)
 	Endpoint     string // an emulator already running; empty: start moto_server
 	MotoPort     int    // moto_server's port when started here; 0: a free one
 	SMTPAddr     string // the SES-like listener (default 127.0.0.1:2525; port 0: a free one)
@@ -88,6 +89,7 @@ type Stack struct {
 	SMTPAddr  string // the SES-like listener
 	SinkAddr  string // the mail sink
 	Delivered string // the sink's folder
+	Sent      string // copies of the mail sent through SES
 	StateFile string // stack.json
 	Resources provision.Resources
 	AWS       aws.Config
@@ -114,7 +116,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err := os.MkdirAll(o.DeliveredDir, 0o755); err != nil {
 		return nil, err
 	}
-	s = &Stack{Region: o.Region, Delivered: o.DeliveredDir, StateFile: filepath.Join(o.Dir, StateFile), log: o.Log, retryDelay: o.RetryDelay}
+	s = &Stack{Region: o.Region, Delivered: o.DeliveredDir, Sent: o.SentDir, StateFile: filepath.Join(o.Dir, StateFile), log: o.Log, retryDelay: o.RetryDelay}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -201,6 +203,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	s.serve(smtpLn, rcv, o.MaxMessage)
 	s.serveInvoke(invokeLn)
+	s.outbox(bg, o.SentDir, time.Second)
 
 	if err := writeState(s.StateFile, s.Endpoint, o.Region, env); err != nil {
 		return s, err
@@ -214,6 +217,9 @@ func withDefaults(o Options) Options {
 	}
 	if o.DeliveredDir == "" {
 		o.DeliveredDir = filepath.Join(o.Dir, "delivered")
+	}
+	if o.SentDir == "" {
+		o.SentDir = filepath.Join(o.Dir, "sent")
 	}
 	if o.SMTPAddr == "" {
 		o.SMTPAddr = DefaultSMTPAddr
