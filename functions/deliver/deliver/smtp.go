@@ -142,7 +142,8 @@ func (s *SMTP) send(ctx context.Context, rt SMTPRoute, env Envelope, msg io.Read
 	var stop func() bool
 	if sess != nil {
 		sess.conn.limit = deadline
-		stop = context.AfterFunc(ctx, func() { sess.raw.Close() })
+		raw := sess.raw
+		stop = context.AfterFunc(ctx, func() { raw.Close() })
 		// A connection kept from an earlier transaction may have been closed by the server
 		// meanwhile: RSET tells, and a fresh connection takes over.
 		sess.conn.SetDeadline(time.Now().Add(min(s.CommandTimeout, 5*time.Second)))
@@ -160,7 +161,8 @@ func (s *SMTP) send(ctx context.Context, rt SMTPRoute, env Envelope, msg io.Read
 		if err != nil {
 			return nil, err
 		}
-		stop = context.AfterFunc(ctx, func() { sess.raw.Close() })
+		raw := sess.raw
+		stop = context.AfterFunc(ctx, func() { raw.Close() })
 	}
 	results, reusable, err := s.transaction(sess, env, msg, size)
 	// Keep the connection for the next transaction only when it ended cleanly and the
