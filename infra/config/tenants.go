@@ -55,9 +55,13 @@ func (c Config) tenantProblems() []error {
 			errs = append(errs, fmt.Errorf("tenants[%d].configurationSet %q: leave it out; the stack creates each tenant's configuration set", i, t.ConfigurationSet))
 		}
 	}
-	if b, _ := json.Marshal(c.Tenants); len(b)+configurationSetAllowance*len(c.Tenants) > MaxTenantsEnv {
+	compact := make([]outbound.Tenant, len(c.Tenants))
+	for i, t := range c.Tenants {
+		compact[i] = t.Compact()
+	}
+	if b, _ := json.Marshal(compact); len(b)+configurationSetAllowance*len(c.Tenants) > MaxTenantsEnv {
 		errs = append(errs, fmt.Errorf("tenants %d tenants: their settings take %d bytes of the outbound function's environment, which allows about %d; "+
-			"deploy a second stage for more tenants, or drop policy fields that equal the defaults", len(c.Tenants), len(b)+configurationSetAllowance*len(c.Tenants), MaxTenantsEnv))
+			"deploy a second stage for more tenants", len(c.Tenants), len(b)+configurationSetAllowance*len(c.Tenants), MaxTenantsEnv))
 	}
 	return errs
 }

@@ -28,12 +28,13 @@ type Moat struct {
 	Receiving  *Receiving
 	Delivery   *Delivery
 	Quarantine *Quarantine
-	Audit      *Audit // nil when there is nothing to audit
+	Audit      *Audit    // nil when there is nothing to audit
+	Outbound   *Outbound // nil without tenants
 	Functions  *Functions
 }
 
 // Built are the functions the stack deploys today; each needs its bootstrap.
-var Built = []string{"inbound", "activator", "deliver", "audit", "digest", "actions"}
+var Built = []string{"inbound", "activator", "deliver", "audit", "digest", "actions", "outbound"}
 
 // New creates the stack Moat-<stage> in scope.
 func New(scope constructs.Construct, p Props) (*Moat, error) {
@@ -48,6 +49,9 @@ func New(scope constructs.Construct, p Props) (*Moat, error) {
 	}
 	if cfg.AuditEnabled() {
 		needed = append(needed, "audit")
+	}
+	if len(cfg.Tenants) > 0 {
+		needed = append(needed, "outbound")
 	}
 	if err := fns.Check(needed...); err != nil {
 		return nil, err
@@ -89,6 +93,11 @@ func New(scope constructs.Construct, p Props) (*Moat, error) {
 	})
 	if cfg.AuditEnabled() {
 		m.Audit = NewAudit(st, "Audit", AuditProps{Config: cfg, Functions: fns, Storage: m.Storage, Monitoring: m.Monitoring})
+	}
+	if len(cfg.Tenants) > 0 {
+		if m.Outbound, err = NewOutbound(st, "Outbound", OutboundProps{Config: cfg, Functions: fns, Storage: m.Storage, Monitoring: m.Monitoring, Receiving: m.Receiving}); err != nil {
+			return nil, err
+		}
 	}
 	m.Quarantine = NewQuarantine(st, "Quarantine", QuarantineProps{Config: cfg, Functions: fns, Storage: m.Storage})
 	m.Monitoring.Dashboard()

@@ -45,7 +45,8 @@ const testContext = `{
   "tlsPolicy": "Require",
   "reservedConcurrency": {"inbound": 7},
   "kmsKey": true,
-  "versioning": true
+  "versioning": true,
+  "tenants": [{"id": "acme", "organisation": "Acme", "domains": ["example.com"], "adminEmails": ["ops@example.com"]}]
 }`
 
 func TestMain(m *testing.M) {

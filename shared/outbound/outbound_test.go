@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -209,5 +210,25 @@ func TestNotice(t *testing.T) {
 	}
 	if strings.Contains(text, "alice@") {
 		t.Error("notice names the sender address")
+	}
+}
+
+func TestCompactRoundTrip(t *testing.T) {
+	ten := Tenant{ID: "acme", Organisation: "Acme", Domains: []string{"acme.example"}, ConfigurationSet: "cs",
+		AdminEmails: []string{"it@acme.example"}, SendingIPs: []string{"198.51.100.25"},
+		Policy: Policy{PerSender: Rate{Limit: 50}, BounceRate: 0.1}}.WithDefaults()
+	b, err := json.Marshal(Tenants{ten.Compact()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `[{"id":"acme","organisation":"Acme","domains":["acme.example"],"configurationSet":"cs","policy":{"perSender":{"limit":50},"bounceRate":0.1}}]`; string(b) != want {
+		t.Errorf("compact JSON\n%s\nwant\n%s", b, want)
+	}
+	back, err := ParseTenants(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back[0].Policy != ten.Policy {
+		t.Errorf("round trip %+v, want %+v", back[0].Policy, ten.Policy)
 	}
 }

@@ -35,36 +35,36 @@ func (d Duration) String() string { return time.Duration(d).String() }
 
 // Rate is a message limit over a sliding window.
 type Rate struct {
-	Limit  int      `json:"limit"`  // messages allowed in any window; one more crosses it
-	Window Duration `json:"window"` // whole minutes, 1m to 1h
+	Limit  int      `json:"limit,omitempty"`  // messages allowed in any window; one more crosses it
+	Window Duration `json:"window,omitempty"` // whole minutes, 1m to 1h
 }
 
 // Spike is the volume-spike rule: the tenant's sends in the last hour against its own hourly
 // average over the previous days.
 type Spike struct {
 	// Factor: the last hour's sends above Factor × the baseline's hourly average cross it.
-	Factor float64 `json:"factor"`
+	Factor float64 `json:"factor,omitempty"`
 	// MinVolume: the rule applies only once the last hour holds at least this many sends.
-	MinVolume int `json:"minVolume"`
+	MinVolume int `json:"minVolume,omitempty"`
 	// BaselineDays: the baseline is the sends of up to this many previous whole days (UTC);
 	// a tenant with no history yet has no baseline and only the other rules apply.
-	BaselineDays int `json:"baselineDays"`
+	BaselineDays int `json:"baselineDays,omitempty"`
 }
 
 // Policy is a tenant's outbound policy. Zero fields take the defaults (WithDefaults).
 type Policy struct {
-	PerIP     Rate `json:"perIP"`     // messages per sending IP (default 1000 per 5 minutes)
-	PerSender Rate `json:"perSender"` // messages per envelope sender (default 500 per 10 minutes)
+	PerIP     Rate `json:"perIP,omitzero"`     // messages per sending IP (default 1000 per 5 minutes)
+	PerSender Rate `json:"perSender,omitzero"` // messages per envelope sender (default 500 per 10 minutes)
 	// BounceRate: permanent bounces / sends over RateWindow above it cross the rule.
-	BounceRate float64 `json:"bounceRate"`
+	BounceRate float64 `json:"bounceRate,omitempty"`
 	// ComplaintRate: complaints / sends over RateWindow above it cross the rule.
-	ComplaintRate float64 `json:"complaintRate"`
+	ComplaintRate float64 `json:"complaintRate,omitempty"`
 	// RateWindow over which bounce and complaint rates are measured: whole hours, 1h to 72h.
-	RateWindow Duration `json:"rateWindow"`
+	RateWindow Duration `json:"rateWindow,omitempty"`
 	// MinVolume: the rates apply only once RateWindow holds at least this many sends, so that
 	// one bounce among three messages does not suspend a tenant.
-	MinVolume int   `json:"minVolume"`
-	Spike     Spike `json:"spike"`
+	MinVolume int   `json:"minVolume,omitempty"`
+	Spike     Spike `json:"spike,omitzero"`
 }
 
 // Defaults: the per-IP and per-sender limits of the hosted service Moat replaces; the bounce
@@ -115,6 +115,46 @@ func (p Policy) WithDefaults() Policy {
 	}
 	if p.Spike.BaselineDays == 0 {
 		p.Spike.BaselineDays = d.Spike.BaselineDays
+	}
+	return p
+}
+
+// Sparse returns p with every field that equals DefaultPolicy's zeroed, so that its JSON holds
+// only what differs from the defaults (WithDefaults restores them).
+func (p Policy) Sparse() Policy {
+	d := DefaultPolicy
+	if p.PerIP.Limit == d.PerIP.Limit {
+		p.PerIP.Limit = 0
+	}
+	if p.PerIP.Window == d.PerIP.Window {
+		p.PerIP.Window = 0
+	}
+	if p.PerSender.Limit == d.PerSender.Limit {
+		p.PerSender.Limit = 0
+	}
+	if p.PerSender.Window == d.PerSender.Window {
+		p.PerSender.Window = 0
+	}
+	if p.BounceRate == d.BounceRate {
+		p.BounceRate = 0
+	}
+	if p.ComplaintRate == d.ComplaintRate {
+		p.ComplaintRate = 0
+	}
+	if p.RateWindow == d.RateWindow {
+		p.RateWindow = 0
+	}
+	if p.MinVolume == d.MinVolume {
+		p.MinVolume = 0
+	}
+	if p.Spike.Factor == d.Spike.Factor {
+		p.Spike.Factor = 0
+	}
+	if p.Spike.MinVolume == d.Spike.MinVolume {
+		p.Spike.MinVolume = 0
+	}
+	if p.Spike.BaselineDays == d.Spike.BaselineDays {
+		p.Spike.BaselineDays = 0
 	}
 	return p
 }

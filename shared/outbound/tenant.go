@@ -36,7 +36,16 @@ type Tenant struct {
 	AdminEmails []string `json:"adminEmails,omitempty"`
 	// SendingIPs are the public addresses of its mail servers; they join the blocklist audit.
 	SendingIPs []string `json:"sendingIPs,omitempty"`
-	Policy     Policy   `json:"policy"`
+	Policy     Policy   `json:"policy,omitzero"`
+}
+
+// Compact returns what the outbound function needs of the tenant, for its environment (which
+// Lambda limits to 4 KB): no administrators (they are subscribed to the alert topic) or IPs
+// (the audit watches them), and only the policy fields that differ from the defaults.
+func (t Tenant) Compact() Tenant {
+	t.AdminEmails, t.SendingIPs = nil, nil
+	t.Policy = t.Policy.Sparse()
+	return t
 }
 
 var (
