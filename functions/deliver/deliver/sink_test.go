@@ -39,6 +39,7 @@ type sink struct {
 	discard    bool              // count messages, keep none (benchmarks)
 	count      int
 	conns      int           // connections accepted
+	perConn    int           // non-zero: 421 to MAIL after this many transactions on a connection
 	idle       time.Duration // non-zero: the server drops a connection idle this long
 }
 
@@ -63,11 +64,12 @@ func (s *sink) messages() []received {
 }
 
 type sinkSession struct {
-	s    *sink
-	c    *smtp.Conn
-	from string
-	to   []string
-	user string
+	s     *sink
+	c     *smtp.Conn
+	mails int
+	from  string
+	to    []string
+	user  string
 }
 
 func (ss *sinkSession) AuthMechanisms() []string {
@@ -93,6 +95,9 @@ func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
 	}
 	if ss.s.users != nil && ss.user == "" {
 		return smtp.ErrAuthRequired
+	}
+	if ss.mails++; ss.s.perConn > 0 && ss.mails > ss.s.perConn {
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many messages on this connection"}
 	}
 	if ss.s.mail != nil {
 		if err := ss.s.mail(from); err != nil {

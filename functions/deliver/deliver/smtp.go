@@ -111,12 +111,12 @@ func (e *stageError) Unwrap() error { return e.err }
 // order. size is the message's size in bytes (for the SIZE parameter). Send never returns
 // without a result for each recipient; ctx bounds the whole transaction.
 func (s *SMTP) Send(ctx context.Context, rt SMTPRoute, env Envelope, msg io.Reader, size int64) []Result {
-	results, err := s.send(ctx, rt, env, msg, size, false)
+	results, err := s.send(ctx, rt, env, msg, size, false, true)
 	var plainRetry *tlsFailure
 	if err != nil && rt.TLS == TLSOpportunistic && errors.As(err, &plainRetry) {
 		// Opportunistic: a server whose STARTTLS is broken still gets the mail, in plain
 		// text, on a new connection.
-		results, err = s.send(ctx, rt, env, msg, size, true)
+		results, err = s.send(ctx, rt, env, msg, size, true, true)
 	}
 	if err != nil {
 		return allResults(env.Recipients, errorResult(err))
@@ -129,16 +129,17 @@ type tlsFailure struct{ err error }
 func (e *tlsFailure) Error() string { return "TLS: " + e.err.Error() }
 func (e *tlsFailure) Unwrap() error { return e.err }
 
-func (s *SMTP) send(ctx context.Context, rt SMTPRoute, env Envelope, msg io.Reader, size int64, noTLS bool) ([]Result, error) {
+func (s *SMTP) send(ctx context.Context, rt SMTPRoute, env Envelope, msg io.Reader, size int64, noTLS, pooled bool) ([]Result, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(time.Hour)
 	}
 	key := rt.key(noTLS)
 	var sess *session
-	if s.Pool != nil {
+	if s.Pool != nil && pooled {
 		sess = s.Pool.get(key)
 	}
+	reused := sess != nil
 	var stop func() bool
 	if sess != nil {
 		sess.conn.limit = deadline
@@ -152,7 +153,7 @@ func (s *SMTP) send(ctx context.Context, rt SMTPRoute, env Envelope, msg io.Read
 		if err != nil {
 			stop()
 			sess.close()
-			sess = nil
+			sess, reused = nil, false
 		}
 	}
 	if sess == nil {
@@ -165,18 +166,32 @@ func (s *SMTP) send(ctx context.Context, rt SMTPRoute, env Envelope, msg io.Read
 		stop = context.AfterFunc(ctx, func() { raw.Close() })
 	}
 	results, reusable, err := s.transaction(sess, env, msg, size)
+	alive := stop()
 	// Keep the connection for the next transaction only when it ended cleanly and the
 	// context did not close it.
-	if stop() && reusable && s.Pool != nil {
+	if alive && reusable && s.Pool != nil {
 		s.Pool.put(key, sess)
+	} else if reusable {
+		sess.quit()
 	} else {
-		if reusable {
-			sess.quit()
-		} else {
-			sess.close()
-		}
+		sess.close()
+	}
+	if reused && alive && staleSession(err) {
+		// The server ended a kept connection between RSET and MAIL (a per-connection limit,
+		// 421): nothing was sent yet, so try once on a fresh one.
+		return s.send(ctx, rt, env, msg, size, noTLS, false)
 	}
 	return results, err
+}
+
+// staleSession reports a failure at MAIL that says the connection, not the message, is done.
+func staleSession(err error) bool {
+	var st *stageError
+	if !errors.As(err, &st) || st.stage != "mail" {
+		return false
+	}
+	var se *smtp.SMTPError
+	return !errors.As(err, &se) || se.Code == 421
 }
 
 // session is an open, greeted (and, as the route says, encrypted and authenticated)

@@ -335,6 +335,21 @@ func TestSMTPPoolReusesConnections(t *testing.T) {
 			t.Errorf("%d connections, want a fresh one after the drop", n)
 		}
 	})
+	t.Run("server limits messages per connection", func(t *testing.T) {
+		s := startSink(t, &sink{perConn: 2}, pki, "starttls")
+		sm := testSMTP()
+		sm.Pool = &Pool{}
+		defer sm.Pool.Close()
+		rt := SMTPRoute{Host: s.Host, Port: s.Port, TLS: TLSRequired}
+		for i := range 5 {
+			if res := sm.Send(ctx, rt, env, strings.NewReader(testMsg), int64(len(testMsg))); outcomes(res) != "delivered" {
+				t.Fatalf("transaction %d: %+v", i, res)
+			}
+		}
+		if n, m := s.connections(), len(s.messages()); n != 3 || m != 5 {
+			t.Errorf("%d connections, %d messages; want 3 and 5", n, m)
+		}
+	})
 	t.Run("idle too long", func(t *testing.T) {
 		s := startSink(t, &sink{}, pki, "starttls")
 		now := time.Now()
