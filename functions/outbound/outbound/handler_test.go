@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
@@ -346,4 +347,52 @@ func TestSuspendTakenBack(t *testing.T) {
 	if err := outboundstore.Suspend(ctx, r.h.Store(), r.sending, f, "x", r.tenant, sp); err == nil || errors.Is(err, outboundstore.ErrAlreadySuspended) {
 		t.Fatalf("second attempt: %v, want another try", err)
 	}
+}
+
+// TestVolumeSpike: a day with one message is the baseline; the next day, the first message
+// stays under the rule's minimum volume and the second crosses it.
+func TestVolumeSpike(t *testing.T) {
+	r := newRig(t, `{"spike":{"factor":2,"minVolume":4,"baselineDays":1}}`)
+	at := func(name, id, day string) {
+		t.Helper()
+		b := bytes.ReplaceAll(fixture(t, name, id), []byte("2026-11-29T10:15:00.123Z"), []byte(day+"T10:15:00.123Z"))
+		if err := r.invoke(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at("send.json", "m-1", "2026-11-28")
+	at("send.json", "m-2", "2026-11-29")
+	if r.state().Suspended {
+		t.Fatal("suspended under the spike's minimum volume")
+	}
+	at("send.json", "m-3", "2026-11-29")
+	st := r.state()
+	if !st.Suspended || st.Suspension.Rule != outbound.RuleVolumeSpike || st.Suspension.Counts.LastHour != 4 || st.Suspension.Counts.BaselineDays != 1 {
+		t.Fatalf("state %+v", st)
+	}
+}
+
+// TestDefaultSenderLimit replays the Send sample (two recipients) against the default policy:
+// 250 messages are 500 copies, the limit; the 251st crosses it.
+func TestDefaultSenderLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays 251 events")
+	}
+	r := newRig(t, `{}`)
+	start := time.Now()
+	for i := range 250 {
+		r.replay("send.json", fmt.Sprintf("m-%d", i))
+	}
+	if r.state().Suspended || len(r.notifications()) != 0 {
+		t.Fatal("suspended at the limit")
+	}
+	r.replay("send.json", "m-250")
+	st := r.state()
+	if !st.Suspended || st.Suspension.Rule != outbound.RuleSenderRate || st.Suspension.Counts.SenderCount != 502 {
+		t.Fatalf("state %+v", st.Suspension)
+	}
+	if n := r.notifications(); len(n) != 1 {
+		t.Fatalf("%d notifications", len(n))
+	}
+	t.Logf("251 Send events in %s (%.1f ms each)", time.Since(start).Round(time.Millisecond), float64(time.Since(start).Milliseconds())/251)
 }
