@@ -26,5 +26,5 @@ func main() {
 		log.Error("AWS configuration", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(train.New(c, s3.NewFromConfig(aws), log).Handle)
+	lambda.Start(train.New(c, s3.NewFromConfig(aws), log).HandleRaw)
 }

@@ -1,5 +1,6 @@
-// Package train is the training function: S3 notifies it of each sample that `moatctl submit`
-// stores under submissions/spam/ or submissions/ham/; it learns the samples and adds their
+// Package train is the training function: S3 tells it of each sample that `moatctl submit`
+// stores under submissions/spam/ or submissions/ham/ (an S3 event notification, or the
+// EventBridge "Object Created" event of a bucket with EventBridge notifications); it learns the samples and adds their
 // counts to the tenant's spam model with optimistic concurrency (shared/modelstore), so
 // concurrent invocations never lose a count. A learned sample is tagged, and a tagged one is
 // not learned again when S3 delivers an event twice.
@@ -7,6 +8,7 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 
 	"fmt"
 	"io"
@@ -67,6 +69,47 @@ func New(c Config, client S3, log *slog.Logger) *Handler {
 type sample struct {
 	key  string
 	spam bool
+}
+
+// objectCreated is the detail of an EventBridge "Object Created" event from S3.
+type objectCreated struct {
+	Bucket struct {
+		Name string `json:"name"`
+	} `json:"bucket"`
+	Object struct {
+		Key string `json:"key"`
+	} `json:"object"`
+}
+
+// HandleRaw takes either event shape: S3 event notification records, or an EventBridge event
+// whose detail names the bucket and the object.
+func (h *Handler) HandleRaw(ctx context.Context, raw json.RawMessage) error {
+	var probe struct {
+		Records    json.RawMessage `json:"Records"`
+		DetailType string          `json:"detail-type"`
+		Detail     json.RawMessage `json:"detail"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		h.Log.Error("event is not JSON, ignored", "error", err)
+		return nil // a retry cannot fix it
+	}
+	if probe.Records != nil {
+		var ev events.S3Event
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			h.Log.Error("not an S3 event, ignored", "error", err)
+			return nil
+		}
+		return h.Handle(ctx, ev)
+	}
+	var d objectCreated
+	if err := json.Unmarshal(probe.Detail, &d); err != nil || d.Object.Key == "" {
+		h.Log.Error("not an S3 Object Created event, ignored", "detail_type", probe.DetailType)
+		return nil
+	}
+	var rec events.S3EventRecord
+	rec.S3.Bucket.Name = d.Bucket.Name
+	rec.S3.Object.URLDecodedKey = d.Object.Key // EventBridge keys are not URL-encoded
+	return h.Handle(ctx, events.S3Event{Records: []events.S3EventRecord{rec}})
 }
 
 // Handle learns the samples of an S3 event. It returns an error only when a retry can help;

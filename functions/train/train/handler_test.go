@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -105,5 +106,30 @@ func TestConcurrentInvocationsKeepEveryCount(t *testing.T) {
 func TestConfig(t *testing.T) {
 	if _, err := LoadConfig(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), schema.BucketEnvVar) {
 		t.Errorf("LoadConfig without a bucket: %v, want an error naming %s", err, schema.BucketEnvVar)
+	}
+}
+
+func TestEventBridgeEvent(t *testing.T) {
+	h := handler(t)
+	ctx := context.Background()
+	rec := put(t, h, submission.Ham, 7)
+	raw := fmt.Sprintf(`{"version":"0","detail-type":"Object Created","source":"aws.s3",
+		"detail":{"bucket":{"name":%q},"object":{"key":%q,"size":100}}}`, h.Bucket, rec.S3.Object.Key)
+	if err := h.HandleRaw(ctx, json.RawMessage(raw)); err != nil {
+		t.Fatal(err)
+	}
+	s3ev, _ := json.Marshal(events.S3Event{Records: []events.S3EventRecord{put(t, h, submission.Spam, 8)}})
+	if err := h.HandleRaw(ctx, s3ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.HandleRaw(ctx, json.RawMessage(`{"detail-type":"Scheduled Event","detail":{}}`)); err != nil {
+		t.Errorf("unrelated event: %v, want it ignored", err)
+	}
+	m, _, err := h.Model.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Ham != 1 || m.Spam != 1 {
+		t.Errorf("model has %d spam, %d ham; want 1, 1", m.Spam, m.Ham)
 	}
 }
