@@ -47,6 +47,16 @@ func TestDeliver(t *testing.T) {
 	}
 }
 
+// An hour-old delivery job alarms: some mail server has not taken mail for that long.
+func TestDeliveryDelayedAlarm(t *testing.T) {
+	_, a := only(t, "AWS::CloudWatch::Alarm", "MonitoringDeliveryDelayed")
+	p := props(a)
+	if !strings.Contains(js(p["Metrics"]), "IF(age \\u003e= 3600, 1, 0)") || !strings.Contains(js(p["Metrics"]), "ApproximateAgeOfOldestMessage") ||
+		!strings.Contains(js(p["Metrics"]), "StorageDelivery") || len(list(p["AlarmActions"])) != 1 {
+		t.Errorf("alarm %s", js(p))
+	}
+}
+
 func TestDeliverGrants(t *testing.T) {
 	st := policyOf("DeliveryDeliverRole")
 	for _, g := range []struct{ action, resource string }{

@@ -1,11 +1,13 @@
 package stack
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -22,6 +24,8 @@ const (
 	DeliverMemoryMB  = 512
 	DeliverTimeout   = 180 // seconds
 	DeliverBatchSize = 10
+	// DeliveryDelayedSeconds is the age of the oldest delivery job that raises an alarm.
+	DeliveryDelayedSeconds = 3600
 )
 
 // Delivery is the delivery side of the mail flow: the Delivery queue (made by Storage from
@@ -95,6 +99,20 @@ func NewDelivery(scope constructs.Construct, id string, p DeliveryProps) *Delive
 	}
 	d.AddConsumer(fn, DeliverBatchSize)
 	suppressGrantWildcards(fn.Role, st)
+	if m := p.Functions.Monitoring; m != nil {
+		// Retried jobs stay on the queue: an old one means a mail server that has not taken
+		// mail for an hour (down, refusing TLS or AUTH, a missing route).
+		five := awscdk.Duration_Minutes(jsii.Number(5))
+		m.Alarm("DeliveryDelayed", awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression: jsii.String(fmt.Sprintf("IF(age >= %d, 1, 0)", DeliveryDelayedSeconds)),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{
+				"age": p.Queue.Queue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}),
+			},
+			Period: five,
+			Label:  jsii.String("delivery delayed over an hour"),
+		}), "A delivery job has waited more than an hour: a mail server is not taking mail. "+
+			"See `moatctl tracking search` for deferred recipients and their servers' replies.")
+	}
 	return d
 }
 
