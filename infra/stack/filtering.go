@@ -74,7 +74,7 @@ func NewFiltering(scope constructs.Construct, id string, p FilteringProps) *Filt
 
 	// Grants: read the stored message, copy it to quarantine/ with its labels, read policies,
 	// write tracking, queue deliveries, bounce through SES from the served domains only.
-	st.GrantObjects(fn.Role, []string{"s3:GetObject"}, schema.IncomingPrefix, schema.QuarantinePrefix)
+	st.GrantObjects(fn.Role, []string{"s3:GetObject"}, schema.IncomingPrefix, schema.QuarantinePrefix, schema.ModelsPrefix)
 	st.GrantObjects(fn.Role, []string{"s3:PutObject", "s3:PutObjectTagging"}, schema.QuarantinePrefix)
 	st.GrantList(fn.Role)
 	st.Tables[schema.Policies.ID].GrantReadData(fn.Role)
@@ -180,7 +180,7 @@ func suppressGrantWildcards(role awsiam.Role, st *Storage) {
 			"of the mail bucket (message IDs are not known in advance), the indexes of a table it queries, and " +
 			"the KMS data-key actions the CDK grants on the stack's own key."),
 		AppliesTo: &[]interface{}{
-			&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<StorageMail[0-9A-F]+\.Arn>\/(incoming|quarantine|submissions)\/\*$/`)},
+			&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<StorageMail[0-9A-F]+\.Arn>\/(incoming|quarantine|submissions|models)\/\*$/`)},
 			&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<Storage[A-Za-z]+[0-9A-F]{8}\.Arn>\/index\/\*$/`)},
 			"Action::kms:GenerateDataKey*",
 			"Action::kms:ReEncrypt*",

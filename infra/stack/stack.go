@@ -30,11 +30,12 @@ type Moat struct {
 	Quarantine *Quarantine
 	Audit      *Audit    // nil when there is nothing to audit
 	Outbound   *Outbound // nil without tenants
+	Training   *Training
 	Functions  *Functions
 }
 
 // Built are the functions the stack deploys today; each needs its bootstrap.
-var Built = []string{"inbound", "activator", "deliver", "audit", "digest", "actions", "outbound"}
+var Built = []string{"inbound", "activator", "deliver", "audit", "digest", "actions", "outbound", "train"}
 
 // New creates the stack Moat-<stage> in scope.
 func New(scope constructs.Construct, p Props) (*Moat, error) {
@@ -100,6 +101,7 @@ func New(scope constructs.Construct, p Props) (*Moat, error) {
 		}
 	}
 	m.Quarantine = NewQuarantine(st, "Quarantine", QuarantineProps{Config: cfg, Functions: fns, Storage: m.Storage})
+	m.Training = NewTraining(st, "Training", TrainingProps{Config: cfg, Functions: fns, Storage: m.Storage, Monitoring: m.Monitoring})
 	m.Monitoring.Dashboard()
 	m.outputs()
 	return m, nil

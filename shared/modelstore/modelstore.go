@@ -24,10 +24,11 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/moatmail/moat/shared/classify"
+	"github.com/moatmail/moat/shared/schema"
 )
 
 // DefaultKey is where the model lives in the mail bucket.
-const DefaultKey = "models/spam.model"
+const DefaultKey = schema.ModelsPrefix + "spam.model"
 
 // MaxModelBytes bounds what Load reads.
 const MaxModelBytes = 256 << 20

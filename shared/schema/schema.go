@@ -44,6 +44,7 @@ const (
 	IncomingPrefix    = "incoming/"
 	QuarantinePrefix  = "quarantine/"
 	SubmissionsPrefix = "submissions/"
+	ModelsPrefix      = "models/" // the spam model (shared/modelstore)
 )
 
 // Tables. Items share a generic pk/sk layout; each store documents its item types.
