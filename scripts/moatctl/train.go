@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,10 +12,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/moatmail/moat/shared/classify"
 	"github.com/moatmail/moat/shared/filter"
 	"github.com/moatmail/moat/shared/heuristic"
+	"github.com/moatmail/moat/shared/modelstore"
 	"github.com/moatmail/moat/shared/policy"
+	"github.com/moatmail/moat/shared/schema"
 )
 
 // trainResult is what train reports.
@@ -25,6 +30,7 @@ type trainResult struct {
 	Tokens  int    `json:"tokens"` // distinct tokens
 	Bytes   int    `json:"bytes"`  // model file size
 	Skipped int    `json:"skipped,omitempty"`
+	Version string `json:"version,omitempty"` // the gateway model's new version, with --upload
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
@@ -35,9 +41,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fl.Var(&hamDirs, "ham", "folder of ham (wanted) messages (repeatable)")
 	out := fl.String("out", "", "model file to write")
 	base := fl.String("model", "", "existing model to add to (default: start empty)")
+	upload := fl.Bool("upload", false, "also add the counts to the gateway's model in its bucket (needs the stack; see --local, --stage)")
 	asJSON := fl.Bool("json", false, "print JSON")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: moatctl train --spam DIR --ham DIR [--model BASE] --out MODEL [--json]")
+		fmt.Fprintln(stderr, "usage: moatctl train --spam DIR --ham DIR [--model BASE] --out MODEL [--upload] [--json]")
 		fmt.Fprintln(stderr, "\nTrains the spam classifier offline; check --model MODEL uses it, and the gateway's default")
 		fmt.Fprintln(stderr, "model is such a file. Both classes are needed: a few hundred of each at least.")
 		fl.PrintDefaults()
@@ -105,6 +112,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	res.Spam, res.Ham, res.Tokens, res.Bytes = model.Spam, model.Ham, model.Tokens(), len(data)
+	if *upload {
+		if res.Version, err = uploadModel(model); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
@@ -112,8 +124,26 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if res.Skipped > 0 {
 		fmt.Fprintf(stdout, "; %d files skipped", res.Skipped)
 	}
+	if res.Version != "" {
+		fmt.Fprintf(stdout, "; added to the gateway's model (version %s)", res.Version)
+	}
 	fmt.Fprintln(stdout)
 	return nil
+}
+
+// uploadModel adds the model's counts to the gateway's model (shared/modelstore: a
+// conditional write, so trainings running at the same time keep their counts).
+func uploadModel(m *classify.Model) (string, error) {
+	ctx := context.Background()
+	t, err := connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.Need(schema.BucketEnvVar); err != nil {
+		return "", err
+	}
+	s3c := s3.NewFromConfig(t.AWS, func(o *s3.Options) { o.UsePathStyle = global.Local })
+	return (&modelstore.Store{S3: s3c, Bucket: t.Getenv(schema.BucketEnvVar)}).Add(ctx, m)
 }
 
 type labelled struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,8 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moatmail/moat/shared/awstest"
 	"github.com/moatmail/moat/shared/classify"
 	"github.com/moatmail/moat/shared/message/messagetest"
+	"github.com/moatmail/moat/shared/modelstore"
+	"github.com/moatmail/moat/shared/schema"
 )
 
 // trainingDirs writes n spam and n ham messages into two folders.
@@ -129,5 +133,21 @@ func TestTrainUsage(t *testing.T) {
 	code, _, stderr := runCLI(t, "check", "--model", notModel, fixtures+"clean.eml")
 	if code != 2 || !strings.Contains(stderr, "not a Moat spam model") {
 		t.Errorf("check --model junk: exit %d, %q", code, stderr)
+	}
+}
+
+func TestTrainUpload(t *testing.T) {
+	cfg, r := localTarget(t)
+	spam, ham := trainingDirs(t, 3)
+	out := filepath.Join(t.TempDir(), "model.bin")
+	for range 2 {
+		expect(t, 0, []string{"added to the gateway's model"}, "train", "--spam", spam, "--ham", ham, "--out", out, "--upload")
+	}
+	m, _, err := (&modelstore.Store{S3: awstest.S3(cfg), Bucket: r.Env()[schema.BucketEnvVar]}).Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Spam != 6 || m.Ham != 6 {
+		t.Errorf("gateway model has %d spam, %d ham after two uploads of 3+3; want 6, 6", m.Spam, m.Ham)
 	}
 }
