@@ -66,11 +66,6 @@ func New(c Config, client S3, log *slog.Logger) *Handler {
 	return &Handler{S3: client, Bucket: c.Bucket, Model: &modelstore.Store{S3: client, Bucket: c.Bucket}, Log: log}
 }
 
-type sample struct {
-	key  string
-	spam bool
-}
-
 // objectCreated is the detail of an EventBridge "Object Created" event from S3.
 type objectCreated struct {
 	Bucket struct {
