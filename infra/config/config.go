@@ -532,7 +532,11 @@ func (c Config) validateDomain(name string, d Domain) []error {
 			bad(".route.port", rt.Port, "want a TCP port from 1 to 65535")
 		}
 		switch rt.TLS {
-		case "required", "opportunistic", "verify":
+		case "required", "opportunistic":
+		case "verify":
+			if rt.CAParam == "" {
+				errs = append(errs, fmt.Errorf("%s.route.caParam is required with tls verify: the NAME of the SSM parameter holding the CA certificate (PEM) the server's certificate must chain to", key))
+			}
 		default:
 			bad(".route.tls", rt.TLS, "want required, opportunistic or verify")
 		}

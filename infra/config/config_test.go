@@ -158,6 +158,7 @@ func TestParseInvalid(t *testing.T) {
 		{"reserved parameter prefix", func(m map[string]any) { m["dnsbl"] = map[string]any{"dqsKeyParam": "/aws/x"} }, []string{`dnsbl.dqsKeyParam "/aws/x"`}},
 		{"retention zero", func(m map[string]any) { m["retention"] = map[string]any{"quarantineDays": -1} }, []string{"retention.quarantineDays -1"}},
 		{"log days not accepted", func(m map[string]any) { m["retention"] = map[string]any{"logDays": 10} }, []string{"retention.logDays 10", "CloudWatch Logs accepts"}},
+		{"verify without a CA", func(m map[string]any) { route(m, "example.org")["caParam"] = nil }, []string{"domains.example.org.route.caParam is required with tls verify"}},
 		{"delivery days over the queue's", func(m map[string]any) { m["retention"] = map[string]any{"deliveryDays": 14} }, []string{"retention.deliveryDays 14", "from 1 to 13"}},
 		{"incoming expires before delivery gives up", func(m map[string]any) {
 			m["retention"] = map[string]any{"incomingDays": 3, "deliveryDays": 5}
