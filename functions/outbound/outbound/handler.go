@@ -201,11 +201,17 @@ func (h *Handler) track(ctx context.Context, t outbound.Tenant, ev outbound.Even
 		if o.reason.Code != "" {
 			rec.Reasons = []verdict.Reason{o.reason}
 		}
+		if o.traffic == tracking.Blocked {
+			// The per-day summary of blocked client IPs counts records created blocked; it is
+			// about inbound senders, so an outbound record is created accepted and then updated.
+			rec = tracking.Record{MessageID: rec.MessageID, Recipient: rcpt, Time: rec.Time, Direction: tracking.Outbound,
+				Sender: rec.Sender, From: rec.From, Subject: rec.Subject, ClientIP: rec.ClientIP, Traffic: tracking.Accepted, Status: tracking.Queued}
+		}
 		created, err := h.tracking.Create(ctx, rec)
 		if err != nil {
 			return err
 		}
-		if created {
+		if created && o.traffic != tracking.Blocked {
 			continue
 		}
 		err = h.tracking.Update(ctx, ev.Mail.MessageID, rcpt, func(r *tracking.Record) error {

@@ -275,6 +275,12 @@ func TestTracking(t *testing.T) {
 		!strings.Contains(erin.Reasons[0].Detail, "virus") {
 		t.Errorf("erin: %+v", erin)
 	}
+	if len(erin.Events) != 1 {
+		t.Errorf("erin: events %+v", erin.Events)
+	}
+	if ips, err := r.track.BlockedIPs(ctx, time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)); err != nil || len(ips) != 0 {
+		t.Errorf("an outbound reject counts as a blocked client IP: %v %v", ips, err)
+	}
 	if frank := get("m-10", "frank@example.org"); frank.Status != tracking.Deferred {
 		t.Errorf("frank: %+v", frank)
 	}
