@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/moatmail/moat/shared/delivery"
+	"github.com/moatmail/moat/shared/modelstore"
 	"github.com/moatmail/moat/shared/policystore"
 	"github.com/moatmail/moat/shared/quarantine"
 	"github.com/moatmail/moat/shared/quarantine/admin"
@@ -60,6 +61,7 @@ func quarantineAdmin(ctx context.Context) (*admin.Admin, error) {
 		Queue:    delivery.NewQueue(sqs.NewFromConfig(t.AWS), t.Getenv(schema.Delivery.EnvVar)),
 		Senders:  policystore.New(db, t.Getenv(schema.Policies.EnvVar)),
 		Now:      now,
+		Learn:    &modelstore.Samples{S3: s3c, Bucket: t.Getenv(schema.BucketEnvVar)}, // releases teach the spam model
 	}, nil
 }
 

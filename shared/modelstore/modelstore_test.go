@@ -19,6 +19,7 @@ import (
 	"github.com/moatmail/moat/shared/message/messagetest"
 	"github.com/moatmail/moat/shared/modelstore"
 	"github.com/moatmail/moat/shared/schema"
+	"github.com/moatmail/moat/shared/submission"
 )
 
 func store(t *testing.T) *modelstore.Store {
@@ -150,5 +151,28 @@ func TestDamagedModel(t *testing.T) {
 	}
 	if _, err := s.Add(ctx, delta(t, 1, true)); err == nil {
 		t.Error("Add over a damaged model: want an error, not an overwrite")
+	}
+}
+
+func TestSamplesFromQuarantine(t *testing.T) {
+	s := store(t)
+	ctx := context.Background()
+	raw := messagetest.New().From("a@example.org").Subject("released").Text("wanted after all").Bytes()
+	if _, err := s.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String("quarantine/m1"), Body: bytes.NewReader(raw)}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	samples := &modelstore.Samples{S3: s.S3, Bucket: s.Bucket, Now: func() time.Time { return now }}
+	if err := samples.Learn(ctx, "quarantine/m1", false); err != nil {
+		t.Fatal(err)
+	}
+	key := submission.Key(submission.Ham, raw, now)
+	out, err := s.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("sample %s: %v", key, err)
+	}
+	out.Body.Close()
+	if err := samples.Learn(ctx, "quarantine/missing", true); err == nil {
+		t.Error("Learn of a missing copy: want an error")
 	}
 }

@@ -65,6 +65,8 @@ type Admin struct {
 	Queue    Queue   // needed by Release
 	Senders  Senders // needed by Release with an approval, and by Approve/Block
 	Now      func() time.Time
+	// Learn teaches the spam model from decisions (learn.go); nil: decisions are not learned.
+	Learn Learner
 }
 
 var (
@@ -284,6 +286,7 @@ func (a *Admin) Release(ctx context.Context, r Release) ([]Result, error) {
 		}
 		out = append(out, Result{MessageID: rec.MessageID, Recipient: rec.Recipient, Status: tracking.Released})
 	}
+	errs = append(errs, a.learnReleased(ctx, todo))
 	if r.Approve != ApproveNone {
 		for i := range out {
 			rec := find(recs, out[i].Recipient)
@@ -421,7 +424,11 @@ func (a *Admin) ListSender(ctx context.Context, messageID, recipient string, sco
 	if err != nil {
 		return "", err
 	}
-	return a.approve(ctx, recs[0], scope, list, string(list)+" from quarantine by "+by)
+	pat, err := a.approve(ctx, recs[0], scope, list, string(list)+" from quarantine by "+by)
+	if err == nil && list == policy.Blocked {
+		err = a.learnBlocked(ctx, recs[0])
+	}
+	return pat, err
 }
 
 // Delete marks the recipients' quarantined copies deleted (all quarantined recipients when
