@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsses"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
@@ -156,7 +158,7 @@ func NewOutbound(scope constructs.Construct, id string, p OutboundProps) (*Outbo
 	suppressGrantWildcards(fn.Role, st)
 
 	// The rule: SES's sending events of the tenants' configuration sets, with retries and an
-	// alarmed dead-letter queue.
+	// alarmed dead-letter queue, which also takes the events the function failed.
 	o.DeadLetters = awssqs.NewQueue(c, jsii.String("DeadLetters"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
@@ -181,6 +183,14 @@ func NewOutbound(scope constructs.Construct, id string, p OutboundProps) (*Outbo
 			MaxEventAge:     awscdk.Duration_Hours(jsii.Number(6)),
 			DeadLetterQueue: o.DeadLetters,
 		})},
+	})
+	// EventBridge invokes asynchronously: its retry policy covers failed deliveries to Lambda;
+	// Lambda retries the function's errors itself, and what still fails lands in the same queue
+	// (the handler returns an error only when a retry can help).
+	fn.Function.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		RetryAttempts: jsii.Number(2),
+		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
+		OnFailure:     awslambdadestinations.NewSqsDestination(o.DeadLetters),
 	})
 	mon.WatchDeadLetters("OutboundDeadLetters", o.DeadLetters)
 

@@ -114,6 +114,17 @@ func TestOutbound(t *testing.T) {
 		}
 	}
 
+	// The function's own failures go to the same queue after Lambda's retries.
+	var invoke string
+	for _, c := range res("AWS::Lambda::EventInvokeConfig") {
+		if strings.Contains(js(props(c)), "OutboundFunction") {
+			invoke = js(props(c))
+		}
+	}
+	if !strings.Contains(invoke, "OutboundDeadLetters") || !strings.Contains(invoke, `"MaximumRetryAttempts":2`) {
+		t.Errorf("async invoke config %s", invoke)
+	}
+
 	// The function's environment: tables, topic, and the tenants with their sets.
 	var env map[string]any
 	for id, f := range res("AWS::Lambda::Function") {
