@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/moatmail/moat/scripts/local/localstack"
 )
@@ -29,6 +30,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.SentDir, "sent", "", "where copies of the mail sent through SES (DSNs) go (default <dir>/sent)")
 	fs.StringVar(&o.SMTPAddr, "smtp", localstack.DefaultSMTPAddr, "address of the SES-like SMTP listener")
 	fs.StringVar(&o.SinkAddr, "sink", localstack.DefaultSinkAddr, "address of the mail sink (the customers' mail server)")
+	fs.StringVar(&o.ActionsAddr, "actions", localstack.DefaultActionsAddr, "HTTPS address of the digests' action links (the action function's URL)")
+	fs.DurationVar(&o.DigestEvery, "digest-every", 5*time.Minute, "how often the digest function runs (it sends at most one digest per domain and hour)")
 	fs.StringVar(&o.Endpoint, "endpoint", "", "use this running AWS emulator instead of starting moto_server")
 	fs.IntVar(&o.MotoPort, "moto-port", 0, "port for moto_server on 127.0.0.1 (default: a free one)")
 	fs.StringVar(&o.BounceSender, "bounce-sender", localstack.DefaultBounceSender, "From address of the DSNs")
@@ -74,7 +77,8 @@ Moat local stack is running (Ctrl-C stops it)
 
   SMTP (like SES receiving)   %s   mail for the policy's domains only (sample: example.com)
   mail sink (your server)     %s   writes %s/<recipient>/
-  mail sent through SES (DSNs)          copied to %s/<recipient>/
+  mail sent through SES (DSNs, digests) copied to %s/<recipient>/
+  digest action links         %s   (HTTPS with a certificate made at start: accept it once)
   AWS emulator (moto)         %s
   state for moatctl --local   %s
 
@@ -87,5 +91,5 @@ Look at what happened:
   go run ./scripts/moatctl --local tracking search
   go run ./scripts/moatctl --local policy get
 
-`, s.SMTPAddr, s.SinkAddr, s.Delivered, s.Sent, s.Endpoint, s.StateFile, s.SMTPAddr, s.SMTPAddr, s.SMTPAddr)
+`, s.SMTPAddr, s.SinkAddr, s.Delivered, s.Sent, s.ActionsURL, s.Endpoint, s.StateFile, s.SMTPAddr, s.SMTPAddr, s.SMTPAddr)
 }

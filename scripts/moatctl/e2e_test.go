@@ -196,7 +196,7 @@ func startLocal(t *testing.T) (*localstack.Stack, string) {
 	id := strings.TrimPrefix(awstest.Name(t, "e2e"), "e2e-")
 	dir := t.TempDir()
 	s, err := localstack.Start(context.Background(), localstack.Options{
-		Dir: dir, Endpoint: os.Getenv("AWS_ENDPOINT_URL"), SMTPAddr: "127.0.0.1:0", SinkAddr: "127.0.0.1:0",
+		Dir: dir, Endpoint: os.Getenv("AWS_ENDPOINT_URL"), SMTPAddr: "127.0.0.1:0", SinkAddr: "127.0.0.1:0", ActionsAddr: "127.0.0.1:0",
 		Suffix: id, PolicyCache: time.Millisecond, RetryDelay: time.Millisecond, Log: testLog(),
 	})
 	if err != nil {

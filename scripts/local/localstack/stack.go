@@ -6,6 +6,7 @@ package localstack
 
 import (
 	"context"
+	"crypto/x509"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/emersion/go-smtp"
 
+	"github.com/moatmail/moat/functions/digest/digest"
 	"github.com/moatmail/moat/functions/inbound/inbound"
 	"github.com/moatmail/moat/shared/policy"
 	"github.com/moatmail/moat/shared/policystore"
@@ -50,6 +52,7 @@ const StateFile = "stack.json"
 const (
 	DefaultSMTPAddr     = "127.0.0.1:2525"
 	DefaultSinkAddr     = "127.0.0.1:2526"
+	DefaultActionsAddr  = "127.0.0.1:2527"
 	DefaultRegion       = "us-east-1"
 	DefaultSuffix       = "local"
 	DefaultBounceSender = "mailer-daemon@moat.test"
@@ -59,13 +62,15 @@ const (
 
 // Options configure a local stack; the zero value gives make local's defaults.
 type Options struct {
-	Dir          string // state folder: stack.json, moto.log, delivered/ (default .local)
-	DeliveredDir string // where the sink writes (default <Dir>/delivered)
-	SentDir      string // copies of the mail sent through SES, DSNs included (default <Dir>/sent)
-	Endpoint     string // an emulator already running; empty: start moto_server
-	MotoPort     int    // moto_server's port when started here; 0: a free one
-	SMTPAddr     string // the SES-like listener (default 127.0.0.1:2525; port 0: a free one)
-	SinkAddr     string // the mail sink (default 127.0.0.1:2526; port 0: a free one)
+	Dir          string        // state folder: stack.json, moto.log, delivered/ (default .local)
+	DeliveredDir string        // where the sink writes (default <Dir>/delivered)
+	SentDir      string        // copies of the mail sent through SES, DSNs included (default <Dir>/sent)
+	Endpoint     string        // an emulator already running; empty: start moto_server
+	MotoPort     int           // moto_server's port when started here; 0: a free one
+	SMTPAddr     string        // the SES-like listener (default 127.0.0.1:2525; port 0: a free one)
+	SinkAddr     string        // the mail sink (default 127.0.0.1:2526; port 0: a free one)
+	ActionsAddr  string        // HTTPS for the digests' action links (default 127.0.0.1:2527; port 0: a free one)
+	DigestEvery  time.Duration // how often the digest function runs (default 5 minutes)
 	Region       string
 	// Suffix goes into every resource name (mail-<suffix>, Policies-<suffix>, ...); tests
 	// sharing one emulator pass a unique one.
@@ -84,19 +89,24 @@ type Options struct {
 
 // Stack is a running local stack.
 type Stack struct {
-	Endpoint  string // the emulator
-	Region    string
-	SMTPAddr  string // the SES-like listener
-	SinkAddr  string // the mail sink
-	Delivered string // the sink's folder
-	Sent      string // copies of the mail sent through SES
-	StateFile string // stack.json
-	Resources provision.Resources
-	AWS       aws.Config
+	Endpoint string // the emulator
+	Region   string
+	SMTPAddr string // the SES-like listener
+	SinkAddr string // the mail sink
+	// ActionsURL serves the digests' action links (the action function's URL) with a
+	// certificate ActionsCA holds.
+	ActionsURL string
+	ActionsCA  *x509.CertPool
+	Delivered  string // the sink's folder
+	Sent       string // copies of the mail sent through SES
+	StateFile  string // stack.json
+	Resources  provision.Resources
+	AWS        aws.Config
 
 	log         *slog.Logger
 	moto        *moto
 	inbound     *inbound.Handler
+	digest      *digest.Handler
 	servers     []*smtp.Server
 	httpServers []*http.Server
 	failures    string // the inbound function's on-failure queue
@@ -129,19 +139,23 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return s, fmt.Errorf("mail sink: %w (pass --sink with a free address)", err)
 	}
 	s.SinkAddr = sinkLn.Addr().String()
+	s.listeners = []net.Listener{sinkLn}
 	smtpLn, err := net.Listen("tcp", o.SMTPAddr)
 	if err != nil {
-		sinkLn.Close()
 		return s, fmt.Errorf("SMTP listener: %w (pass --smtp with a free address)", err)
 	}
 	s.SMTPAddr = smtpLn.Addr().String()
+	s.listeners = []net.Listener{sinkLn, smtpLn}
+	actionsLn, err := net.Listen("tcp", o.ActionsAddr)
+	if err != nil {
+		return s, fmt.Errorf("action links: %w (pass --actions with a free address)", err)
+	}
+	s.listeners = append(s.listeners, actionsLn)
 	invokeLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		sinkLn.Close()
-		smtpLn.Close()
 		return s, fmt.Errorf("invoke endpoint: %w", err)
 	}
-	s.listeners = []net.Listener{sinkLn, smtpLn, invokeLn}
+	s.listeners = append(s.listeners, invokeLn)
 
 	s.Endpoint = o.Endpoint
 	if s.Endpoint == "" {
@@ -204,6 +218,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.serve(smtpLn, rcv, o.MaxMessage)
 	s.serveInvoke(invokeLn)
 	s.outbox(bg, o.SentDir, time.Second)
+	if err := s.startQuarantineDigests(ctx, bg, env, actionsLn, o.DigestEvery, o.Suffix, "quarantine@"+bounceDomain); err != nil {
+		return s, err
+	}
 
 	if err := writeState(s.StateFile, s.Endpoint, o.Region, env); err != nil {
 		return s, err
@@ -226,6 +243,12 @@ func withDefaults(o Options) Options {
 	}
 	if o.SinkAddr == "" {
 		o.SinkAddr = DefaultSinkAddr
+	}
+	if o.ActionsAddr == "" {
+		o.ActionsAddr = DefaultActionsAddr
+	}
+	if o.DigestEvery <= 0 {
+		o.DigestEvery = 5 * time.Minute
 	}
 	if o.Region == "" {
 		o.Region = DefaultRegion

@@ -37,10 +37,13 @@ func startTest(t testing.TB, o Options) *Stack {
 	awstest.Config(t) // skips without the emulator
 	o.Endpoint = os.Getenv("AWS_ENDPOINT_URL")
 	o.Dir = t.TempDir()
-	o.SMTPAddr, o.SinkAddr = "127.0.0.1:0", "127.0.0.1:0"
+	o.SMTPAddr, o.SinkAddr, o.ActionsAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	o.Suffix = strings.TrimPrefix(awstest.Name(t, "ls"), "ls-")
 	o.PolicyCache = time.Millisecond
 	o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	s, err := Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +209,7 @@ func TestStartsAndStopsMoto(t *testing.T) {
 		t.Skip("moto_server is not installed: the local stack cannot start its own emulator here")
 	}
 	dir := t.TempDir()
-	s, err := Start(context.Background(), Options{Dir: dir, SMTPAddr: "127.0.0.1:0", SinkAddr: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := Start(context.Background(), Options{Dir: dir, SMTPAddr: "127.0.0.1:0", SinkAddr: "127.0.0.1:0", ActionsAddr: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
