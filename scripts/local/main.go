@@ -77,8 +77,8 @@ Moat local stack is running (Ctrl-C stops it)
 
   SMTP (like SES receiving)   %s   mail for the policy's domains only (sample: example.com)
   mail sink (your server)     %s   writes %s/<recipient>/
-  mail sent through SES (DSNs, digests) copied to %s/<recipient>/
-  digest action links         %s   (HTTPS with a certificate made at start: accept it once)
+  SES outbox (DSNs, digests)  %s/<recipient>/   copies of the mail sent through SES
+  digest action links         %s   HTTPS, certificate made at start: accept it once
   AWS emulator (moto)         %s
   state for moatctl --local   %s
 
