@@ -49,7 +49,10 @@ func runOutbound(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "  suspend     --tenant T --reason TEXT [--by WHO] [--json]")
 		fmt.Fprintln(stderr, "  resume      --tenant T [--by WHO] [--json]   (who: the caller's AWS identity unless --by)")
 		fmt.Fprintln(stderr, "  credentials create --tenant T [--json]       an SMTP user for the tenant; prints the password once")
-		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		switch {
+		case len(args) == 0:
+			return usagef("a subcommand is required")
+		case args[0] == "-h" || args[0] == "--help":
 			return nil
 		}
 		return usagef("unknown subcommand %q", args[0])

@@ -69,6 +69,8 @@ func queued(t *testing.T, cfg aws.Config, url string) int {
 func TestOutboundSuspendResumeStatus(t *testing.T) {
 	cfg, queue := outboundLocal(t)
 	expect(t, 0, []string{"tenant acme (Acme Ltd): sending", "tenant beta (Beta): sending", "sending on"}, "outbound", "status")
+	expect(t, 2, []string{"usage: moatctl outbound", "a subcommand is required"}, "outbound")
+	expect(t, 2, []string{"unknown subcommand \"pause\""}, "outbound", "pause")
 	expect(t, 2, []string{"--reason is required"}, "outbound", "suspend", "--tenant", "acme")
 	expect(t, 3, []string{`--tenant "nobody": no such tenant (the stack has acme, beta)`}, "outbound", "suspend", "--tenant", "nobody", "--reason", "x")
 	expect(t, 0, []string{"suspended tenant acme", "notified"}, "outbound", "suspend", "--tenant", "acme", "--reason", "ticket 4711: spam run", "--by", "ops-anna")
