@@ -2,6 +2,7 @@ package classify
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -44,6 +45,7 @@ const (
 	kURLPath   = "up:"  // a word of a link's path
 	kCaps      = "caps" // a word in capitals
 	kFromAddr  = "fa:"
+	kShape     = "sh:" // size classes of the text and the links
 )
 
 // headersPresent are fields whose presence is a generic signal (replies, mailing lists). No
@@ -143,6 +145,8 @@ func Tokens(m *message.Message, dst []uint32) []uint32 {
 	if html && !plain {
 		t.add(kHTMLOnly, "")
 	}
+	t.add(kShape, "text:"+sizeClass(len(m.Text)))
+	t.add(kShape, "links:"+sizeClass(len(m.Links)))
 	for _, d := range m.Defects {
 		t.add(kDefect, d)
 	}
@@ -372,4 +376,13 @@ func (t *tokenizer) urlPath(href string) {
 			t.addLower(kURLPath, w)
 		}
 	}
+}
+
+// sizeClass is the order of magnitude of n: "0", "1", "10", "100", ...
+func sizeClass(n int) string {
+	c := "0"
+	for v := 1; n >= v && len(c) < 8; v *= 10 {
+		c = strconv.Itoa(v)
+	}
+	return c
 }
