@@ -70,12 +70,15 @@ func Analyze(m *message.Message, ctx *heuristic.Context, dst []uint32) ([]uint32
 }
 
 // Tokens returns the sorted, distinct token hashes of m, appended to dst[:0]. Only presence
-// counts, not frequency. The features: header fields (subject words, the From display name
-// and domain, Reply-To domain, the mailer, priority, content types, charsets, the presence of
-// reply and list fields), the decoded text of every text part (HTML reduced to text, in any
-// charset; tokens are lower-cased words of 3–20 characters, numbers dropped), the hosts and
-// registrable domains of links, addresses' domains, attachments' true types and extensions,
-// and MIME defects.
+// counts, not frequency. The features: header fields (subject words, the From display name,
+// address and domain, Reply-To domain, the mailer, priority, content types, charsets, the
+// presence of reply and list fields), the decoded text of every text part (HTML reduced to
+// text, in any charset; lower-cased words of 3–20 characters and pairs of adjacent words,
+// numbers dropped), the hosts, registrable domains and path words of links, addresses'
+// domains, attachments' true types and extensions, MIME defects, and the order of magnitude
+// of the text's length and of the number of links. Date, Received, Message-ID and the
+// recipients' addresses are not used: they tell where and when mail was collected, not
+// whether it is spam.
 func Tokens(m *message.Message, dst []uint32) []uint32 {
 	t := tokenizer{dst: dst[:0]}
 	t.words(kSubject, m.Subject)
