@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+
+	"github.com/moatmail/moat/shared/provision"
 )
 
 // globals are the flags given before the command: moatctl [--local] [--stage S] COMMAND ...
@@ -109,11 +111,7 @@ func connectLocal(ctx context.Context) (*target, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region),
-		config.WithBaseEndpoint(ls.Endpoint),
-		config.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "moat-local"}, nil
-		})))
+	cfg, err := provision.EmulatorConfig(ctx, ls.Endpoint, region)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ package awstest
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -15,9 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ses"
@@ -37,18 +34,7 @@ func Config(t testing.TB) aws.Config {
 	if endpoint == "" {
 		t.Skip("integration test: AWS_ENDPOINT_URL is not set (run `make test`, which starts moto)")
 	}
-	cfg, err := config.LoadDefaultConfig(context.Background(),
-		config.WithRegion(Region),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
-		config.WithRetryMaxAttempts(1),
-		config.WithBaseEndpoint(endpoint),
-		// A fresh connection per request: moto's server sometimes closes a kept-alive
-		// connection while the SDK reads the next response on it ("use of closed network
-		// connection", about one package run in twelve).
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-			tr.DisableKeepAlives = true
-		})),
-	)
+	cfg, err := provision.EmulatorConfig(context.Background(), endpoint, Region, config.WithRetryMaxAttempts(1))
 	if err != nil {
 		t.Fatalf("load AWS config: %v", err)
 	}

@@ -23,8 +23,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ses"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -163,9 +161,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			return s, err
 		}
 	}
-	s.AWS, err = config.LoadDefaultConfig(ctx, config.WithRegion(o.Region),
-		config.WithBaseEndpoint(s.Endpoint),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+	s.AWS, err = provision.EmulatorConfig(ctx, s.Endpoint, o.Region)
 	if err != nil {
 		return s, fmt.Errorf("AWS configuration: %w", err)
 	}
