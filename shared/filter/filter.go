@@ -16,6 +16,7 @@ import (
 	"github.com/moatmail/moat/shared/archive"
 	"github.com/moatmail/moat/shared/classify"
 	"github.com/moatmail/moat/shared/dnsbl"
+	"github.com/moatmail/moat/shared/heuristic"
 	"github.com/moatmail/moat/shared/message"
 	"github.com/moatmail/moat/shared/policy"
 	"github.com/moatmail/moat/shared/verdict"
@@ -55,6 +56,9 @@ type Facts struct {
 	DynamicBlock *DynamicBlock
 	// Model is the tenant's spam model (step 6); nil: heuristics and the SES verdict only.
 	Model *classify.Model
+	// URIListings are the message's link domains (heuristic.LinkDomains) that URI block lists
+	// list (step 6).
+	URIListings []heuristic.Listing
 }
 
 // Input is one message to evaluate.

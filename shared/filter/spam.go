@@ -12,10 +12,10 @@ import (
 )
 
 // Classify scores in.Msg for step 6 with in.Facts.Model: the protected domains are the
-// policy's, the executives those of the recipients' domains, the envelope sender and SES's
-// spam verdict the input's. The score does not depend on the recipient; the threshold does.
+// policy's, the executives those of the recipients' domains, the envelope sender, SES's spam
+// verdict and the URI block list listings the input's. The score does not depend on the recipient; the threshold does.
 func Classify(p *policy.Compiled, in Input) classify.Result {
-	ctx := heuristic.Context{Domains: p.Domains(), Sender: in.Envelope.Sender}
+	ctx := heuristic.Context{Domains: p.Domains(), Sender: in.Envelope.Sender, ListedDomains: in.Facts.URIListings}
 	seen := map[string]bool{}
 	for _, r := range in.Envelope.Recipients {
 		if d := domainOf(r); !seen[d] {

@@ -110,6 +110,20 @@ func TestSpamStep(t *testing.T) {
 	}
 }
 
+func TestURIListingsScore(t *testing.T) {
+	p := compile(t, spamPolicy)
+	m := parsed(t, messagetest.New().From("a@b.example").Subject("x").Text("log in at https://login.bad.example/"))
+	in := Input{Msg: m, Envelope: Envelope{Recipients: []string{"a@strict.example"}}}
+	if r := Classify(p, in); r.Score != 0 {
+		t.Fatalf("unlisted: score %v, want 0", r.Score)
+	}
+	in.Facts.URIListings = []heuristic.Listing{{Domain: heuristic.LinkDomains(m, 10)[0], Zone: "surbl-multi", Meaning: "SURBL PH: phishing site"}}
+	r := Classify(p, in)
+	if r.Score != 50 || r.PhishPoints != 50 || r.Reasons[0].Code != heuristic.URIListed {
+		t.Errorf("listed: %+v, want 50 phishing points from uri-listed", r)
+	}
+}
+
 func TestSpamDetail(t *testing.T) {
 	p := compile(t, spamPolicy)
 	in := Input{Msg: parsed(t, messagetest.New().From("a@b.example").Subject("x").Text("y")),

@@ -228,3 +228,28 @@ func fromMismatch(m *message.Message, sender string) (Hit, bool) {
 	}
 	return hit(FromMismatch, "From "+from+", envelope "+env), true
 }
+
+func uriListed(ls []Listing) (Hit, bool) {
+	if len(ls) == 0 {
+		return Hit{}, false
+	}
+	l := ls[0]
+	for _, x := range ls {
+		if bad(x.Meaning) {
+			l = x
+			break
+		}
+	}
+	h := hit(URIListed, l.Domain+" on "+l.Zone)
+	if l.Meaning != "" {
+		h.Detail += " (" + l.Meaning + ")"
+	}
+	h.Phish = bad(l.Meaning)
+	return h, true
+}
+
+// bad: a listing that says phishing or malware.
+func bad(meaning string) bool {
+	m := strings.ToLower(meaning)
+	return strings.Contains(m, "phish") || strings.Contains(m, "malware")
+}

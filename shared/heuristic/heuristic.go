@@ -24,6 +24,15 @@ type Context struct {
 	Executives []string
 	// Sender is the envelope sender (MAIL FROM); empty for bounces.
 	Sender string
+	// ListedDomains are the link domains (from LinkDomains) that URI block lists list.
+	ListedDomains []Listing
+}
+
+// Listing is a link domain on a URI block list (Spamhaus DBL, SURBL, URIBL).
+type Listing struct {
+	Domain  string
+	Zone    string // the list's name
+	Meaning string // what the listing says ("phishing site", ...)
 }
 
 // Hit is one check that fired.
@@ -45,6 +54,7 @@ const (
 	IPLink           = "ip-literal-link"
 	PasswordForm     = "password-form"
 	OfficeMacro      = "office-macro"
+	URIListed        = "uri-listed"
 	Executable       = "executable"
 	EmptySubject     = "empty-subject"
 	EmptyBody        = "empty-body"
@@ -63,6 +73,7 @@ var Rules = []struct {
 	{LinkMismatch, 30, true, "a link's visible text shows one host while the link goes to another domain"},
 	{PasswordForm, 40, true, "an HTML part holds a form with a password field"},
 	{IPLink, 20, true, "a link goes to an IP address instead of a host name"},
+	{URIListed, 50, false, "a link's domain is on a URI block list (Spamhaus DBL, SURBL, URIBL); phishing when the listing says phishing or malware"},
 	{OfficeMacro, 40, true, "an Office document (also inside an archive report) contains VBA macros"},
 	{Executable, 50, true, "an attachment or a file inside an archive is an executable or script by its true type"},
 	{URLShortener, 10, false, "a link goes through a URL shortener, hiding its target"},
@@ -102,6 +113,7 @@ func Check(m *message.Message, ctx *Context) []Hit {
 	add(linkMismatch(m))
 	add(passwordForm(m))
 	add(ipLink(urls))
+	add(uriListed(ctx.ListedDomains))
 	add(macro(m))
 	add(executable(m))
 	add(shortener(urls))

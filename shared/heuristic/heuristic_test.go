@@ -82,6 +82,10 @@ func TestChecks(t *testing.T) {
 		{name: "decimal IP link", code: heuristic.IPLink, msg: msg().Text("go to http://3221225991/x")},
 		{name: "version number is no IP", msg: msg().Text("version 1.2.3.4 of www.partnerfirm.org")},
 
+		{name: "link domain on a URI block list", code: heuristic.URIListed, msg: msg().Text("see https://www.bad-site.example.net/x"),
+			ctx: func(c *heuristic.Context) {
+				c.ListedDomains = []heuristic.Listing{{Domain: "bad-site.example.net", Zone: "spamhaus-dbl", Meaning: "Spamhaus DBL: phishing domain"}}
+			}},
 		{name: "password form", code: heuristic.PasswordForm,
 			msg: msg().Text("").HTML(`<form action="https://x.elsewhere.net/p"><input name=u><input type="password" name=p></form>`)},
 		{name: "search form", msg: msg().Text("").HTML(`Search the archive: <form action="https://www.partnerfirm.org/search"><input type=text name=q></form>`)},
@@ -151,5 +155,29 @@ func TestURLs(t *testing.T) {
 	want := []string{"www.example.org", "2001:db8::1", "www.elsewhere.net", "t.example.com"}
 	if !slices.Equal(hosts, want) {
 		t.Errorf("hosts %q, want %q", hosts, want)
+	}
+}
+
+func TestURIListedPhish(t *testing.T) {
+	m := parse(t, msg())
+	for _, tc := range []struct {
+		meaning string
+		phish   bool
+	}{{"Spamhaus DBL: phishing domain", true}, {"SURBL MW: malware site", true}, {"URIBL black", false}} {
+		hits := heuristic.Check(m, &heuristic.Context{ListedDomains: []heuristic.Listing{{Domain: "x.example", Zone: "z", Meaning: tc.meaning}}})
+		i := slices.IndexFunc(hits, func(h heuristic.Hit) bool { return h.Code == heuristic.URIListed })
+		if i < 0 || hits[i].Phish != tc.phish || !strings.Contains(hits[i].Detail, "x.example on z") {
+			t.Errorf("%q: hits %+v, want uri-listed with phish %v", tc.meaning, hits, tc.phish)
+		}
+	}
+}
+
+func TestLinkDomains(t *testing.T) {
+	m := parse(t, messagetest.New().From("a@example.org").Text("").
+		HTML(`<a href="https://a.shop.example.co.uk/x">1</a> <a href="http://192.0.2.1/">2</a> <a href="https://b.shop.example.co.uk/">3</a>
+		and www.other.example.com, https://third.example.net/`))
+	got := heuristic.LinkDomains(m, 2)
+	if want := []string{"example.co.uk", "example.com"}; !slices.Equal(got, want) {
+		t.Errorf("LinkDomains = %q, want %q", got, want)
 	}
 }

@@ -42,7 +42,7 @@ func URLs(m *message.Message) []URL {
 		if end < 0 {
 			end = len(t)
 		}
-		if h, ok := urlHost(t[:end]); ok {
+		if h, ok := urlHost(strings.TrimRight(t[:end], ".,;:!?")); ok {
 			out = append(out, URL{Host: h})
 			n++
 		}
@@ -159,4 +159,26 @@ var shorteners = map[string]bool{
 	"bl.ink": true, "short.io": true, "s.id": true, "lnkd.in": true, "qrco.de": true,
 	"tr.im": true, "snip.ly": true, "x.co": true, "shorte.st": true, "adf.ly": true,
 	"soo.gd": true, "clck.ru": true, "u.to": true, "2no.co": true, "urlz.fr": true,
+}
+
+// LinkDomains returns the distinct registrable domains of m's links, in order of appearance,
+// at most max: what a caller looks up in URI block lists for Context.ListedDomains. IP
+// addresses are left out.
+func LinkDomains(m *message.Message, max int) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, u := range URLs(m) {
+		if len(out) >= max {
+			break
+		}
+		if isIPHost(u.Host) {
+			continue
+		}
+		d := registered(u.Host)
+		if !seen[d] && strings.Contains(d, ".") {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
