@@ -5,12 +5,10 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -18,21 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/moatmail/moat/functions/audit/audit"
+	"github.com/moatmail/moat/shared/lambdamain"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	c, err := audit.LoadConfig(os.Getenv)
-	if err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	log = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
-	aws, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Error("AWS configuration", "error", err)
-		os.Exit(1)
-	}
+	c, aws, log := lambdamain.Setup(audit.LoadConfig, func(c audit.Config) slog.Level { return c.LogLevel })
 	h := audit.New(c, audit.Clients{
 		DynamoDB: dynamodb.NewFromConfig(aws), SNS: sns.NewFromConfig(aws), SSM: ssm.NewFromConfig(aws),
 		Secrets: secretsmanager.NewFromConfig(aws), SES: sesv2.NewFromConfig(aws),

@@ -5,12 +5,9 @@
 package main
 
 import (
-	"context"
 	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -20,21 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/moatmail/moat/functions/deliver/deliver"
+	"github.com/moatmail/moat/shared/lambdamain"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	c, err := deliver.LoadConfig(os.Getenv)
-	if err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	log = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
-	aws, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Error("AWS configuration", "error", err)
-		os.Exit(1)
-	}
+	c, aws, log := lambdamain.Setup(deliver.LoadConfig, func(c deliver.Config) slog.Level { return c.LogLevel })
 	h := deliver.New(c, deliver.Clients{
 		S3: s3.NewFromConfig(aws), DynamoDB: dynamodb.NewFromConfig(aws), SQS: sqs.NewFromConfig(aws),
 		SES: ses.NewFromConfig(aws), SESv2: sesv2.NewFromConfig(aws),

@@ -4,12 +4,9 @@
 package main
 
 import (
-	"context"
 	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ses"
@@ -17,21 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/moatmail/moat/functions/inbound/inbound"
+	"github.com/moatmail/moat/shared/lambdamain"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	c, err := inbound.LoadConfig(os.Getenv)
-	if err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	log = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
-	aws, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Error("AWS configuration", "error", err)
-		os.Exit(1)
-	}
+	c, aws, log := lambdamain.Setup(inbound.LoadConfig, func(c inbound.Config) slog.Level { return c.LogLevel })
 	h := inbound.New(c, inbound.Clients{
 		S3: s3.NewFromConfig(aws), DynamoDB: dynamodb.NewFromConfig(aws),
 		SQS: sqs.NewFromConfig(aws), SES: ses.NewFromConfig(aws), SSM: ssm.NewFromConfig(aws),

@@ -4,33 +4,21 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/moatmail/moat/functions/outbound/outbound"
+	"github.com/moatmail/moat/shared/lambdamain"
 	"github.com/moatmail/moat/shared/outboundstore"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	c, err := outbound.LoadConfig(os.Getenv)
-	if err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	log = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
-	aws, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Error("AWS configuration", "error", err)
-		os.Exit(1)
-	}
+	c, aws, log := lambdamain.Setup(outbound.LoadConfig, func(c outbound.Config) slog.Level { return c.LogLevel })
 	cl := outbound.Clients{DynamoDB: dynamodb.NewFromConfig(aws), SNS: sns.NewFromConfig(aws)}
 	if c.Switch == "ses" {
 		cl.Sending = outboundstore.SES{Client: sesv2.NewFromConfig(aws)}

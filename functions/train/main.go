@@ -3,28 +3,16 @@
 package main
 
 import (
-	"context"
 	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/moatmail/moat/functions/train/train"
+	"github.com/moatmail/moat/shared/lambdamain"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	c, err := train.LoadConfig(os.Getenv)
-	if err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	aws, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Error("AWS configuration", "error", err)
-		os.Exit(1)
-	}
+	c, aws, log := lambdamain.Setup(train.LoadConfig, func(train.Config) slog.Level { return slog.LevelInfo })
 	lambda.Start(train.New(c, s3.NewFromConfig(aws), log).HandleRaw)
 }
