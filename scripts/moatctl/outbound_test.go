@@ -124,6 +124,7 @@ func TestOutboundSuspendResumeStatus(t *testing.T) {
 
 func TestOutboundCredentials(t *testing.T) {
 	cfg, _ := outboundLocal(t)
+	global.Stage = awstest.Name(t, "st") // IAM users are account-wide in the shared emulator
 	out, stderr := expect(t, 0, nil, "outbound", "credentials", "create", "--tenant", "beta", "--json")
 	var c smtpCredentials
 	if err := json.Unmarshal([]byte(out), &c); err != nil {

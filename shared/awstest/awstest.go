@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ses"
@@ -27,14 +26,14 @@ import (
 const Region = "us-east-1"
 
 // Config returns an AWS configuration pointed at the emulator, or skips the test when
-// AWS_ENDPOINT_URL is unset. Retries are off so failures show at once.
+// AWS_ENDPOINT_URL is unset. See provision.EmulatorConfig for its retries.
 func Config(t testing.TB) aws.Config {
 	t.Helper()
 	endpoint := os.Getenv("AWS_ENDPOINT_URL")
 	if endpoint == "" {
 		t.Skip("integration test: AWS_ENDPOINT_URL is not set (run `make test`, which starts moto)")
 	}
-	cfg, err := provision.EmulatorConfig(context.Background(), endpoint, Region, config.WithRetryMaxAttempts(1))
+	cfg, err := provision.EmulatorConfig(context.Background(), endpoint, Region)
 	if err != nil {
 		t.Fatalf("load AWS config: %v", err)
 	}

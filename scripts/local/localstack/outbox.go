@@ -23,10 +23,17 @@ func (s *Stack) outbox(ctx context.Context, dir string, every time.Duration) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
+		ok := false // the emulator has shown its sent mail at least once
 		for ctx.Err() == nil {
-			if err := s.collectSent(ctx, client, url, dir, seen); err != nil {
+			err := s.collectSent(ctx, client, url, dir, seen)
+			switch {
+			case err != nil && !ok:
 				s.log.Warn("SES outbox stops: the emulator does not show sent mail", "error", err)
 				return
+			case err != nil:
+				s.log.Warn("SES outbox: reading the emulator's sent mail failed; trying again", "error", err)
+			default:
+				ok = true
 			}
 			sleep(ctx, every)
 		}
@@ -85,7 +92,7 @@ func (s *Stack) collectSent(ctx context.Context, client *http.Client, url, dir s
 				if err := os.MkdirAll(d, 0o755); err != nil {
 					return err
 				}
-				if err := os.WriteFile(filepath.Join(d, name), []byte(raw), 0o644); err != nil {
+				if err := writeAtomic(filepath.Join(d, name), []byte(raw)); err != nil {
 					return err
 				}
 			}
@@ -134,4 +141,14 @@ func safeName(addr string) string {
 		}
 		return r
 	}, strings.TrimLeft(addr, "."))
+}
+
+// writeAtomic writes a file under a temporary name and renames it into place, so that a reader
+// never sees half of it.
+func writeAtomic(path string, b []byte) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
