@@ -171,6 +171,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err := s.createFailureQueue(ctx, o.Suffix); err != nil {
 		return s, err
 	}
+	if err := s.shortenVisibility(ctx); err != nil {
+		return s, err
+	}
 	env := s.Resources.Env()
 	env[provision.InboundFailuresKey] = s.failures
 	env[provision.LambdaEndpointKey] = "http://" + invokeLn.Addr().String()
@@ -400,4 +403,23 @@ func writeState(path, endpoint, region string, env map[string]string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// localVisibility is the queues' visibility timeout in the local stack. The emulator now and
+// then cuts a ReceiveMessage response short: the messages it handed out stay invisible for the
+// timeout, which in AWS (5 minutes) would stall a local test; here they come back in seconds.
+// Deliberate delays (the delivery function's backoff) set their own visibility per message.
+const localVisibility = 20 * time.Second
+
+func (s *Stack) shortenVisibility(ctx context.Context) error {
+	q := sqs.NewFromConfig(s.AWS)
+	for _, url := range s.Resources.Queues {
+		if _, err := q.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
+			QueueUrl:   aws.String(url),
+			Attributes: map[string]string{"VisibilityTimeout": fmt.Sprint(int(localVisibility.Seconds()))},
+		}); err != nil {
+			return fmt.Errorf("queue %s: %w", url, err)
+		}
+	}
+	return nil
 }
