@@ -59,6 +59,10 @@ type item struct {
 	Key           string            `json:"key,omitempty"`
 	QuarantineKey string            `json:"quarantineKey,omitempty"`
 	Events        []Event           `json:"events,omitempty"`
+
+	// The delivery lease (see Store.Claim): its owner and its end in epoch milliseconds.
+	LeaseOwner string `json:"leaseOwner,omitempty"`
+	LeaseUntil int64  `json:"leaseUntil,omitempty"`
 }
 
 func useJSONTags(o *attributevalue.EncoderOptions)  { o.TagKey = "json" }
@@ -96,6 +100,9 @@ func (s *Store) marshal(rec Record) (map[string]types.AttributeValue, error) {
 		Key:           rec.Key,
 		QuarantineKey: rec.QuarantineKey,
 	}
+	if rec.Lease != nil {
+		it.LeaseOwner, it.LeaseUntil = rec.Lease.Owner, rec.Lease.Until.UnixMilli()
+	}
 	if rec.Events != nil {
 		it.Events = make([]Event, len(rec.Events))
 		for i, e := range rec.Events {
@@ -116,7 +123,7 @@ func unmarshal(m map[string]types.AttributeValue) (Record, error) {
 	if err := attributevalue.UnmarshalMapWithOptions(m, &it, readJSONTags); err != nil {
 		return Record{}, fmt.Errorf("decode: %w", err)
 	}
-	return Record{
+	rec := Record{
 		MessageID:     it.MessageID,
 		Recipient:     it.RcptTo,
 		Time:          it.Time,
@@ -136,7 +143,11 @@ func unmarshal(m map[string]types.AttributeValue) (Record, error) {
 		QuarantineKey: it.QuarantineKey,
 		Events:        it.Events,
 		Version:       it.Version,
-	}, nil
+	}
+	if it.LeaseOwner != "" {
+		rec.Lease = &Lease{Owner: it.LeaseOwner, Until: time.UnixMilli(it.LeaseUntil).UTC()}
+	}
+	return rec, nil
 }
 
 // recordKey is the primary key of a record item.

@@ -21,6 +21,8 @@
 //	traffic, direction, status, action, blockType, messageId, time, envelopeFrom, rcptTo,
 //	from, subject, size, reasons, verdicts, key, quarantineKey, events: the Record's fields
 //	              (envelopeFrom and rcptTo keep the addresses' original case)
+//	leaseOwner    the delivery attempt holding the recipient (Claim); absent when none
+//	leaseUntil    epoch milliseconds: when that lease ends
 //
 // <time> is the record's time in UTC with a fixed nine-digit fraction
 // (2006-01-02T15:04:05.000000000Z), an RFC 3339 form whose byte order is time order;
@@ -113,6 +115,8 @@ type Record struct {
 	Key           string            `json:"key,omitempty"`           // S3 key of the raw message
 	QuarantineKey string            `json:"quarantineKey,omitempty"` // S3 key of the quarantined copy
 	Events        []Event           `json:"events,omitempty"`
+	// Lease is the delivery attempt that holds the recipient (Claim); nil when none does.
+	Lease *Lease `json:"lease,omitempty"`
 	// Version counts the writes of the record; the store sets it.
 	Version int `json:"version"`
 }
@@ -309,10 +313,12 @@ func (s *Store) Update(ctx context.Context, messageID, recipient string, fn func
 }
 
 // SetStatus sets a record's status and appends an Event with the time and detail (the remote
-// server's reply, for a delivery attempt).
+// server's reply, for a delivery attempt). It ends the record's delivery lease: the status is
+// the outcome of the attempt that held it.
 func (s *Store) SetStatus(ctx context.Context, messageID, recipient string, st Status, detail string, now time.Time) error {
 	return s.Update(ctx, messageID, recipient, func(r *Record) error {
 		r.Status = st
+		r.Lease = nil
 		r.Events = append(r.Events, Event{Time: now, Status: st, Detail: detail})
 		return nil
 	})
