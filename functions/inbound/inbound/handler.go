@@ -123,7 +123,7 @@ func (h *Handler) message(ctx context.Context, rec events.SimpleEmailRecord) err
 	if err != nil {
 		return err
 	}
-	h.ipFacts(ctx, msg.ClientIP, &facts)
+	h.ipFacts(ctx, msg, &facts)
 	h.spamModel(ctx, start, &facts)
 	verdicts := filter.Evaluate(pol, filter.Input{Msg: msg, Envelope: env, SES: sesevent.Verdicts(rec), Facts: facts})
 	if err := h.act(ctx, rec, msg, verdicts); err != nil {

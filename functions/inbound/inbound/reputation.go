@@ -17,6 +17,8 @@ import (
 
 	"github.com/moatmail/moat/shared/dnsbl"
 	"github.com/moatmail/moat/shared/filter"
+	"github.com/moatmail/moat/shared/heuristic"
+	"github.com/moatmail/moat/shared/message"
 	"github.com/moatmail/moat/shared/policy"
 	"github.com/moatmail/moat/shared/reputation"
 	"github.com/moatmail/moat/shared/schema"
@@ -28,6 +30,7 @@ import (
 type ReputationConfig struct {
 	Table        string        // REPUTATION_TABLE; empty: no dynamic blocks
 	Zones        []dnsbl.Zone  // DNSBL_ZONES plus DNSBL_EXTRA_ZONES; none: no DNSBL lookups
+	URIZones     []dnsbl.Zone  // URIBL_ZONES: domain zones for the message's link domains; none: no lookups
 	Resolver     string        // DNSBL_RESOLVER host:port; empty: the system resolver
 	DQSKeyParam  string        // DQS_KEY_PARAM: name of the SSM parameter holding the Spamhaus DQS key
 	QueryTimeout time.Duration // DNSBL_TIMEOUT_MS: one DNS query
@@ -48,6 +51,14 @@ const (
 // DNSBL_RESOLVER nor DQS_KEY_PARAM is set: Spamhaus refuses queries through AWS's resolvers,
 // so it would only report errors.
 var DefaultZones = []string{"spamhaus-zen", "spamcop", "psbl", "mailspike-bl", "mailspike-z", "uceprotect-1", "uceprotect-2", "uceprotect-3"}
+
+// DefaultURIZones are the domain zones URIBL_ZONES=default selects (and an unset URIBL_ZONES
+// when DNSBL_ZONES is set): Spamhaus DBL, SURBL and URIBL. Spamhaus DBL is left out, like ZEN,
+// when neither DNSBL_RESOLVER nor DQS_KEY_PARAM is set.
+var DefaultURIZones = []string{"spamhaus-dbl", "surbl-multi", "uribl-multi"}
+
+// MaxLinkDomains is how many of a message's distinct link domains are looked up.
+const MaxLinkDomains = 20
 
 // loadReputation reads the reputation settings into c.Reputation.
 func (c *Config) loadReputation(getenv func(string) string) []error {
@@ -111,29 +122,51 @@ func (c *Config) loadReputation(getenv func(string) string) []error {
 			}
 		}
 	}
-	var names []string
-	switch v := strings.TrimSpace(getenv("DNSBL_ZONES")); v {
-	case "", "none":
-	case "default":
-		for _, n := range DefaultZones {
-			if n != "spamhaus-zen" || r.Resolver != "" || r.DQSKeyParam != "" {
-				names = append(names, n)
+	ownResolver := r.Resolver != "" || r.DQSKeyParam != ""
+	names := func(v string, defaults []string, spamhaus string) []string {
+		var out []string
+		switch v {
+		case "", "none":
+		case "default":
+			for _, n := range defaults {
+				if n != spamhaus || ownResolver {
+					out = append(out, n)
+				}
+			}
+		default:
+			for _, n := range strings.Split(v, ",") {
+				out = append(out, strings.TrimSpace(n))
 			}
 		}
-	default:
-		for _, n := range strings.Split(v, ",") {
-			names = append(names, strings.TrimSpace(n))
-		}
+		return out
 	}
-	for _, n := range names {
+	ipZones := strings.TrimSpace(getenv("DNSBL_ZONES"))
+	for _, n := range names(ipZones, DefaultZones, "spamhaus-zen") {
 		sel, err := dnsbl.Select(zones, n)
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("DNSBL_ZONES %q: unknown zone (catalogue: %s)", n, zoneNames(zones)))
+			errs = append(errs, fmt.Errorf("DNSBL_ZONES %q: unknown zone (IP zones: %s)", n, zoneNames(zones, dnsbl.KindIP)))
 		case sel[0].Kind != dnsbl.KindIP:
-			errs = append(errs, fmt.Errorf("DNSBL_ZONES %q: the zone lists domains, not client IPs", n))
+			errs = append(errs, fmt.Errorf("DNSBL_ZONES %q: the zone lists domains, not client IPs (put it in URIBL_ZONES)", n))
 		default:
 			r.Zones = append(r.Zones, sel[0])
+		}
+	}
+	// URI block lists follow the IP lookups unless set: off when DNSBL_ZONES is unset or none,
+	// so tests and the local stack never query the internet.
+	uriZones := strings.TrimSpace(getenv("URIBL_ZONES"))
+	if uriZones == "" && ipZones != "" && ipZones != "none" {
+		uriZones = "default"
+	}
+	for _, n := range names(uriZones, DefaultURIZones, "spamhaus-dbl") {
+		sel, err := dnsbl.Select(zones, n)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("URIBL_ZONES %q: unknown zone (domain zones: %s)", n, zoneNames(zones, dnsbl.KindDomain)))
+		case sel[0].Kind != dnsbl.KindDomain:
+			errs = append(errs, fmt.Errorf("URIBL_ZONES %q: the zone lists IP addresses, not domains (put it in DNSBL_ZONES)", n))
+		default:
+			r.URIZones = append(r.URIZones, sel[0])
 		}
 	}
 	c.Reputation = r
@@ -142,10 +175,10 @@ func (c *Config) loadReputation(getenv func(string) string) []error {
 
 var filterPrefix = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$`)
 
-func zoneNames(zs []dnsbl.Zone) string {
+func zoneNames(zs []dnsbl.Zone, kind dnsbl.Kind) string {
 	var out []string
 	for _, z := range zs {
-		if z.Kind == dnsbl.KindIP {
+		if z.Kind == kind {
 			out = append(out, z.Name)
 		}
 	}
@@ -165,10 +198,12 @@ type Reputation interface {
 	TakeSync(ctx context.Context, every time.Duration, now time.Time) (bool, error)
 }
 
-// IPReputation does the lookups of step 4 before the filter and the counting after it.
+// IPReputation does the lookups of step 4 before the filter and the counting after it, and
+// looks the message's link domains up in URI block lists for step 6.
 type IPReputation struct {
 	DNSBL     DNSBL // nil: no DNSBL lookups
 	Zones     []dnsbl.Zone
+	URIZones  []dnsbl.Zone       // domain zones for the link domains; none: no URI lookups
 	Deadline  time.Duration      // every lookup of one message; the filter sees timeouts as such
 	Store     Reputation         // nil: no dynamic blocks
 	Syncer    *reputation.Syncer // nil: blocks are not pushed to receipt filters
@@ -178,23 +213,26 @@ type IPReputation struct {
 	lastSync time.Time // this instance's last attempt
 }
 
-// facts adds the client IP's DNSBL answers and active dynamic block to f. Lookups that fail
-// are results the filter judges (fail-open/closed); a store that cannot be read is logged and
-// taken as no block.
-func (h *Handler) ipFacts(ctx context.Context, ip netip.Addr, f *filter.Facts) {
+// ipFacts adds the client IP's DNSBL answers and active dynamic block to f, and the listings
+// of the message's link domains. IP lookups that fail are results the filter judges
+// (fail-open/closed); URI lookups that fail add no listing; a store that cannot be read is
+// logged and taken as no block. Every lookup of the message shares one deadline.
+func (h *Handler) ipFacts(ctx context.Context, msg *message.Message, f *filter.Facts) {
 	r := h.IP
-	if r == nil || !ip.IsValid() {
+	if r == nil {
 		return
 	}
+	ip := msg.ClientIP
+	lctx, cancel := context.WithTimeout(ctx, r.Deadline)
+	defer cancel()
 	var wg sync.WaitGroup
-	if r.DNSBL != nil && len(r.Zones) > 0 {
-		wg.Go(func() {
-			lctx, cancel := context.WithTimeout(ctx, r.Deadline)
-			defer cancel()
-			f.DNSBL = r.DNSBL.Lookup(lctx, ip.String(), r.Zones...)
-		})
+	if r.DNSBL != nil && len(r.Zones) > 0 && ip.IsValid() {
+		wg.Go(func() { f.DNSBL = r.DNSBL.Lookup(lctx, ip.String(), r.Zones...) })
 	}
-	if r.Store != nil {
+	if r.DNSBL != nil && len(r.URIZones) > 0 {
+		wg.Go(func() { f.URIListings = r.uriListings(lctx, heuristic.LinkDomains(msg, MaxLinkDomains)) })
+	}
+	if r.Store != nil && ip.IsValid() {
 		b, err := r.Store.Active(ctx, ip, h.Now())
 		switch {
 		case errors.Is(err, reputation.ErrNotFound):
@@ -205,6 +243,28 @@ func (h *Handler) ipFacts(ctx context.Context, ip netip.Addr, f *filter.Facts) {
 		}
 	}
 	wg.Wait()
+}
+
+// uriListings looks each domain up in the URI zones, all at once, and returns the listings of
+// medium or high severity in the order of the domains (URIBL's grey and red lists, low
+// severity, also name legitimate bulk senders and young domains: they do not count). Errors,
+// timeouts and error codes are no listing: a link domain never holds mail up by itself.
+func (r *IPReputation) uriListings(ctx context.Context, domains []string) []heuristic.Listing {
+	results := make([][]dnsbl.Result, len(domains))
+	var wg sync.WaitGroup
+	for i, d := range domains {
+		wg.Go(func() { results[i] = r.DNSBL.Lookup(ctx, d, r.URIZones...) })
+	}
+	wg.Wait()
+	var out []heuristic.Listing
+	for i, rs := range results {
+		for _, res := range rs {
+			if res.Status == dnsbl.Listed && res.Severity >= dnsbl.SeverityMedium {
+				out = append(out, heuristic.Listing{Domain: domains[i], Zone: res.Zone, Meaning: res.Meaning})
+			}
+		}
+	}
+	return out
 }
 
 // spamCodes are the reasons that count a message against its client IP.
@@ -353,8 +413,8 @@ func (l *lazyDNSBL) get(ctx context.Context) (*dnsbl.Client, error) {
 
 // newIPReputation wires step 4 from the configuration; nil when nothing is configured.
 func newIPReputation(c ReputationConfig, cl Clients, log *slog.Logger) *IPReputation {
-	r := &IPReputation{Zones: c.Zones, Deadline: c.Deadline, SyncEvery: c.SyncEvery}
-	if len(c.Zones) > 0 {
+	r := &IPReputation{Zones: c.Zones, URIZones: c.URIZones, Deadline: c.Deadline, SyncEvery: c.SyncEvery}
+	if len(c.Zones) > 0 || len(c.URIZones) > 0 {
 		r.DNSBL = &lazyDNSBL{cfg: dnsbl.Config{ResolverAddr: c.Resolver, Timeout: c.QueryTimeout}, param: c.DQSKeyParam, ssm: cl.SSM}
 	}
 	if c.Table != "" && cl.DynamoDB != nil {
@@ -368,6 +428,6 @@ func newIPReputation(c ReputationConfig, cl Clients, log *slog.Logger) *IPReputa
 	if r.DNSBL == nil && r.Store == nil {
 		return nil
 	}
-	log.Debug("IP reputation", "zones", len(c.Zones), "dynamic_blocks", r.Store != nil, "receipt_filters", c.FilterBudget)
+	log.Debug("IP reputation", "zones", len(c.Zones), "uri_zones", len(c.URIZones), "dynamic_blocks", r.Store != nil, "receipt_filters", c.FilterBudget)
 	return r
 }
