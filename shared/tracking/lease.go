@@ -78,3 +78,24 @@ func (s *Store) Claim(ctx context.Context, messageID, recipient, owner string, n
 	}
 	return false, nil
 }
+
+// Release ends owner's lease of a recipient's copy without changing its status, for an attempt
+// that ends without an outcome to record (a DSN that could not be sent yet), so the next
+// attempt need not wait for the lease to run out. A lease another owner holds, or none, is left
+// as it is; so is a missing record.
+func (s *Store) Release(ctx context.Context, messageID, recipient, owner string) error {
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{{Update: &types.Update{
+			TableName:                 aws.String(s.table),
+			Key:                       recordKey(messageID, recipient),
+			ConditionExpression:       aws.String("#owner = :owner"),
+			UpdateExpression:          aws.String("REMOVE #owner, #until ADD #version :one"),
+			ExpressionAttributeNames:  map[string]string{"#owner": "leaseOwner", "#until": "leaseUntil", "#version": "version"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":owner": &types.AttributeValueMemberS{Value: owner}, ":one": &types.AttributeValueMemberN{Value: "1"}},
+		}}},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("release tracking record %s: %w", messageID, err)
+	}
+	return nil
+}

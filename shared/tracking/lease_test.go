@@ -51,6 +51,26 @@ func TestClaim(t *testing.T) {
 		t.Fatal("a took back the lease b holds")
 	}
 
+	// Release by someone else changes nothing; by the owner, it ends the lease.
+	if err := s.Release(ctx, "lease-1", "bob@example.com", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if claim("c", now.Add(5*time.Minute)) {
+		t.Fatal("a's release ended b's lease")
+	}
+	if err := s.Release(ctx, "lease-1", "bob@example.com", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, "lease-1", "bob@example.com"); got.Lease != nil || got.Status != Queued {
+		t.Fatalf("after release: %s %+v, want queued without a lease", got.Status, got.Lease)
+	}
+	if !claim("b", now.Add(5*time.Minute)) {
+		t.Fatal("b could not claim again after releasing")
+	}
+	if err := s.Release(ctx, "lease-missing", "bob@example.com", "b"); err != nil {
+		t.Fatalf("release of a missing record: %v", err)
+	}
+
 	// A deferred status ends the lease; a final one makes the copy unclaimable.
 	if err := s.SetStatus(ctx, "lease-1", "bob@example.com", Deferred, "451", now.Add(5*time.Minute)); err != nil {
 		t.Fatal(err)

@@ -93,8 +93,36 @@ func (m *memTracking) SetStatus(_ context.Context, id, rcpt string, st tracking.
 		return tracking.ErrNotFound
 	}
 	r.Status = st
+	r.Lease = nil
 	r.Events = append(r.Events, tracking.Event{Time: now, Status: st, Detail: detail})
 	m.recs[k] = r
+	return nil
+}
+
+func (m *memTracking) Claim(_ context.Context, id, rcpt, owner string, now, until time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := id + "\x00" + strings.ToLower(rcpt)
+	r, ok := m.recs[k]
+	if !ok {
+		return false, tracking.ErrNotFound
+	}
+	if tracking.Final(r.Status) || r.Lease != nil && r.Lease.Owner != owner && r.Lease.Until.After(now) {
+		return false, nil
+	}
+	r.Lease = &tracking.Lease{Owner: owner, Until: until}
+	m.recs[k] = r
+	return true, nil
+}
+
+func (m *memTracking) Release(_ context.Context, id, rcpt, owner string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := id + "\x00" + strings.ToLower(rcpt)
+	if r, ok := m.recs[k]; ok && r.Lease != nil && r.Lease.Owner == owner {
+		r.Lease = nil
+		m.recs[k] = r
+	}
 	return nil
 }
 

@@ -5,12 +5,15 @@
 // job, TLS as the route says, AUTH with credentials from SSM or Secrets Manager) or SES
 // forwarding. Temporary failures are retried with exponential backoff through the message's
 // visibility timeout until the job's maximum age; permanent failures and expired jobs get a
-// DSN (RFC 3464) to the sender. Every attempt is tracked per recipient, and recipients already
-// delivered are skipped, so a job the queue hands out twice is not delivered twice.
+// DSN (RFC 3464) to the sender. Every attempt is tracked per recipient, recipients already
+// delivered are skipped, and each attempt first claims a lease on every recipient it sends to
+// (tracking.Store.Claim), so a job the queue hands out twice, even to two attempts at the same
+// moment, is not delivered twice.
 package deliver
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -57,7 +60,13 @@ type Tracking interface {
 	ByMessage(ctx context.Context, messageID string) ([]tracking.Record, error)
 	Create(ctx context.Context, rec tracking.Record) (bool, error)
 	SetStatus(ctx context.Context, messageID, recipient string, st tracking.Status, detail string, now time.Time) error
+	Claim(ctx context.Context, messageID, recipient, owner string, now, until time.Time) (bool, error)
+	Release(ctx context.Context, messageID, recipient, owner string) error
 }
+
+// LeaseMargin is how long a recipient's delivery lease outlasts the attempt's timeout: time to
+// record the outcome, and room for clocks a little apart.
+const LeaseMargin = time.Minute
 
 // Queue postpones a job's next attempt; *sqs.Client satisfies it.
 type Queue interface {
@@ -141,6 +150,8 @@ type attempt struct {
 	arrival  map[string]time.Time // recipient (lower case) → when the gateway received it
 	header   []byte               // the original's header section, for DSNs
 	route    string               // where it went, for tracking ("mail.example.com:587")
+	owner    string               // this attempt's lease owner ID
+	busy     int                  // pending recipients another attempt holds: tried again later
 }
 
 // process handles one queue message and reports whether to try it again.
@@ -155,7 +166,8 @@ func (h *Handler) process(ctx context.Context, m events.SQSMessage) bool {
 	}
 	receives, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
 	receives = max(receives, 1)
-	a := &attempt{job: job, n: job.Attempt + receives, receives: receives, start: start, arrival: map[string]time.Time{}}
+	a := &attempt{job: job, n: job.Attempt + receives, receives: receives, start: start, arrival: map[string]time.Time{},
+		owner: m.MessageId + "/" + rand.Text()}
 
 	pending, err := h.pending(ctx, a)
 	if err != nil {
@@ -165,6 +177,17 @@ func (h *Handler) process(ctx context.Context, m events.SQSMessage) bool {
 	if len(pending) == 0 {
 		h.Log.Info("delivery", "message_id", job.MessageID, "attempt", a.n, "skipped", len(job.Recipients), "duration_ms", 0)
 		return false
+	}
+	pending, err = h.claim(ctx, a, pending)
+	if err != nil {
+		h.Log.Error("claim recipients", "message_id", job.MessageID, "error", err)
+		return h.later(ctx, m, a)
+	}
+	if len(pending) == 0 {
+		// Another attempt (a duplicate of this job) is delivering them all; come back after
+		// the backoff to see how it went.
+		h.Log.Info("delivery", "message_id", job.MessageID, "attempt", a.n, "busy", a.busy, "retry", true, "duration_ms", 0)
+		return h.later(ctx, m, a)
 	}
 
 	results, err := h.deliver(ctx, a, pending)
@@ -190,9 +213,38 @@ func (h *Handler) pending(ctx context.Context, a *attempt) ([]string, error) {
 	}
 	var out []string
 	for _, r := range a.job.Recipients {
-		switch status[strings.ToLower(r)] {
-		case tracking.Delivered, tracking.Bounced, tracking.DeliveryFailed, tracking.Deleted:
+		if tracking.Final(status[strings.ToLower(r)]) {
 			continue // done by an earlier attempt: a redelivered job sends nothing twice
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// claim takes the delivery lease of each pending recipient for this attempt and returns those
+// it holds. A recipient another attempt holds, or that became final meanwhile, is left out and
+// counted in a.busy, so the job comes back after its backoff.
+func (h *Handler) claim(ctx context.Context, a *attempt, rcpts []string) ([]string, error) {
+	timeout := h.AttemptTimeout
+	if timeout <= 0 {
+		timeout = DefaultAttemptTimeout
+	}
+	now := h.Now()
+	until := now.Add(timeout + LeaseMargin)
+	var out []string
+	for _, r := range rcpts {
+		ok, err := h.Tracking.Claim(ctx, a.job.MessageID, r, a.owner, now, until)
+		if errors.Is(err, tracking.ErrNotFound) {
+			if err = h.create(ctx, a, r); err == nil {
+				ok, err = h.Tracking.Claim(ctx, a.job.MessageID, r, a.owner, now, until)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			a.busy++
+			continue
 		}
 		out = append(out, r)
 	}
@@ -316,7 +368,7 @@ func (h *Handler) record(ctx context.Context, m events.SQSMessage, a *attempt, r
 	expired := now.Sub(job.Enqueued) >= h.Retry.MaxAge ||
 		h.Retry.MaxReceives > 0 && a.receives >= h.Retry.MaxReceives-1
 	var (
-		again           bool
+		again           = a.busy > 0 // another attempt holds some recipients: look again later
 		bounced, gaveUp []Result
 		counts          = map[Outcome]int{}
 		trackErr        error
@@ -351,7 +403,7 @@ func (h *Handler) record(ctx context.Context, m events.SQSMessage, a *attempt, r
 	dur := h.Now().Sub(a.start)
 	h.Log.Info("delivery", "message_id", job.MessageID, "route", routeKind(a.route), "attempt", a.n,
 		"delivered", counts[Delivered], "deferred", counts[Deferred], "failed", counts[Failed],
-		"expired", len(gaveUp), "retry", again, "duration_ms", dur.Milliseconds())
+		"expired", len(gaveUp), "busy", a.busy, "retry", again, "duration_ms", dur.Milliseconds())
 	if h.Metrics != nil {
 		for _, o := range []Outcome{Delivered, Deferred, Failed} {
 			if counts[o] > 0 {
@@ -406,8 +458,16 @@ func (h *Handler) notify(ctx context.Context, a *attempt, bounced, gaveUp []Resu
 	case errors.Is(err, bounce.ErrNoBounce):
 		suffix = "; no DSN: " + err.Error()
 	case awserr.IsTemporary(err):
-		// Try the whole thing again later; the recipients stay as they were.
+		// Try the whole thing again later; the recipients stay as they were, and this attempt
+		// lets go of them.
 		h.Log.Warn("send DSN", "message_id", job.MessageID, "error", err)
+		var relErr error
+		for _, r := range append(bounced, gaveUp...) {
+			relErr = errors.Join(relErr, h.Tracking.Release(ctx, job.MessageID, r.Recipient, a.owner))
+		}
+		if relErr != nil {
+			h.Log.Error("release recipients", "message_id", job.MessageID, "error", relErr)
+		}
 		return true
 	default:
 		h.Log.Error("send DSN", "message_id", job.MessageID, "error", err)
@@ -438,15 +498,22 @@ func (h *Handler) setStatus(ctx context.Context, a *attempt, rcpt string, st tra
 	if !errors.Is(err, tracking.ErrNotFound) {
 		return err
 	}
+	if err := h.create(ctx, a, rcpt); err != nil {
+		return err
+	}
+	return h.Tracking.SetStatus(ctx, a.job.MessageID, rcpt, st, detail, now)
+}
+
+// create makes the queued tracking record of a recipient that has none (its TTL passed, or the
+// job came from elsewhere); one that exists meanwhile is left as it is.
+func (h *Handler) create(ctx context.Context, a *attempt, rcpt string) error {
 	rec := tracking.Record{
 		MessageID: a.job.MessageID, Recipient: strings.ToLower(rcpt), Time: a.job.Enqueued,
 		Direction: tracking.Inbound, Sender: a.job.Sender, Traffic: tracking.Accepted,
 		Status: tracking.Queued, Action: verdict.Deliver, Key: a.job.Key,
 	}
-	if _, err := h.Tracking.Create(ctx, rec); err != nil {
-		return err
-	}
-	return h.Tracking.SetStatus(ctx, a.job.MessageID, rcpt, st, detail, now)
+	_, err := h.Tracking.Create(ctx, rec)
+	return err
 }
 
 // later makes the message invisible until its next attempt is due and reports true, so the

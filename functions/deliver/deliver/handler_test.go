@@ -45,6 +45,8 @@ type env struct {
 	sqs   *sqs.Client
 	track *tracking.Store
 	s3    *s3.Client
+	// another builds a second handler over the same resources, as a second Lambda instance.
+	another func() *Handler
 }
 
 func newEnv(t *testing.T, route *policy.Route) *env {
@@ -70,13 +72,16 @@ func newEnv(t *testing.T, route *policy.Route) *env {
 	}
 	awstest.VerifySender(t, cfg, "mail.example.net")
 	awstest.VerifySender(t, cfg, "example.com")
-	h := New(c, Clients{
-		S3: awstest.S3(cfg), DynamoDB: db, SQS: sqs.NewFromConfig(cfg), SES: ses.NewFromConfig(cfg),
-		SESv2: sesv2.NewFromConfig(cfg), SSM: ssm.NewFromConfig(cfg), SecretsManager: secretsmanager.NewFromConfig(cfg),
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	h.Metrics = nil
-	return &env{t: t, cfg: cfg, res: res, h: h, sqs: sqs.NewFromConfig(cfg),
-		track: tracking.New(db, res.Tables[schema.Tracking.ID], 0), s3: awstest.S3(cfg)}
+	another := func() *Handler {
+		h := New(c, Clients{
+			S3: awstest.S3(cfg), DynamoDB: db, SQS: sqs.NewFromConfig(cfg), SES: ses.NewFromConfig(cfg),
+			SESv2: sesv2.NewFromConfig(cfg), SSM: ssm.NewFromConfig(cfg), SecretsManager: secretsmanager.NewFromConfig(cfg),
+		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		h.Metrics = nil
+		return h
+	}
+	return &env{t: t, cfg: cfg, res: res, h: another(), sqs: sqs.NewFromConfig(cfg),
+		track: tracking.New(db, res.Tables[schema.Tracking.ID], 0), s3: awstest.S3(cfg), another: another}
 }
 
 // queue stores msg, tracks its recipients as queued and queues the job; it returns the job.
