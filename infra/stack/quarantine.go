@@ -14,6 +14,7 @@ import (
 
 	"github.com/moatmail/moat/infra/config"
 	"github.com/moatmail/moat/shared/schema"
+	"github.com/moatmail/moat/shared/submission"
 )
 
 // DigestSchedule runs the digest function at the top of every hour; each domain's policy
@@ -64,7 +65,7 @@ func NewQuarantine(scope constructs.Construct, id string, p QuarantineProps) *Qu
 	trackingDays := strconv.Itoa(cfg.Retention.TrackingDays)
 
 	// Actions: reads and updates tracking, queues deliveries, writes end users' sender lists.
-	// It never reads the message itself.
+	// It never reads the message itself; it may only write decisions under submissions/feedback/.
 	env := st.Env([]string{schema.Policies.ID, schema.Tracking.ID}, []string{schema.Delivery.ID})
 	env["LINK_KEY_NAME"] = *q.LinkKey.SecretArn()
 	env["TRACKING_TTL_DAYS"] = trackingDays
@@ -80,6 +81,9 @@ func NewQuarantine(scope constructs.Construct, id string, p QuarantineProps) *Qu
 	st.Tables[schema.Policies.ID].GrantReadWriteData(q.Actions.Role)
 	st.Queues[schema.Delivery.ID].Queue.GrantSendMessages(q.Actions.Role)
 	q.LinkKey.GrantRead(q.Actions.Role, nil)
+	// End users' decisions as training feedback: a small object naming the quarantined copy
+	// and its label, which the train function reads and learns. Write only, only there.
+	st.GrantObjects(q.Actions.Role, []string{"s3:PutObject"}, submission.FeedbackPrefix)
 	suppressGrantWildcards(q.Actions.Role, st)
 
 	// Digest: reads tracking and marks expired copies, keeps its watermarks in the Policies

@@ -66,6 +66,11 @@ func TestQuarantine(t *testing.T) {
 		{actions, "sqs:SendMessage", "StorageDelivery", true},
 		{actions, "s3:GetObject", "", false},
 		{actions, "s3:DeleteObject", "", false},
+		// End users' decisions go to the training function as small objects under
+		// submissions/feedback/: writing there is the function's only access to the bucket.
+		{actions, "s3:PutObject", "/submissions/feedback/*", true},
+		{actions, "s3:PutObject", "/submissions/spam/*", false},
+		{actions, "s3:PutObject", "/quarantine/*", false},
 		{actions, "ses:SendRawEmail", "", false},
 		{digest, "dynamodb:Query", "StorageTracking", true},
 		{digest, "dynamodb:UpdateItem", "StoragePolicies", true},

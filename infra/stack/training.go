@@ -47,6 +47,8 @@ func NewTraining(scope constructs.Construct, id string, p TrainingProps) *Traini
 	// Grants: read the samples and tag them learned; read and replace the model.
 	st.GrantObjects(t.Train.Role, []string{"s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging"}, schema.SubmissionsPrefix)
 	st.GrantObjects(t.Train.Role, []string{"s3:GetObject", "s3:PutObject"}, schema.ModelsPrefix)
+	// Read the quarantined copies end users' decisions (submissions/feedback/) name.
+	st.GrantObjects(t.Train.Role, []string{"s3:GetObject"}, schema.QuarantinePrefix)
 	st.GrantList(t.Train.Role)
 	suppressGrantWildcards(t.Train.Role, st)
 

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/moatmail/moat/shared/delivery"
+	"github.com/moatmail/moat/shared/modelstore"
 	"github.com/moatmail/moat/shared/policystore"
 	"github.com/moatmail/moat/shared/quarantine"
 	"github.com/moatmail/moat/shared/quarantine/admin"
@@ -91,9 +92,28 @@ func New(ctx context.Context, c Config, cl Clients, log *slog.Logger) (*Handler,
 			Mail:     quarantine.New(cl.S3, c.Bucket),
 			Queue:    delivery.NewQueue(cl.SQS, c.DeliveryQueue),
 			Senders:  policystore.New(cl.DynamoDB, c.PolicyTable),
+			Learn:    Feedback{Decisions: &modelstore.Decisions{S3: cl.S3, Bucket: c.Bucket}, Log: log},
 		},
 		Signer: signer,
 		Log:    log,
 		Now:    time.Now,
 	}, nil
+}
+
+// Feedback records end users' decisions as training feedback (a release of mail held as spam
+// or phishing is ham, blocking its sender is spam) through modelstore.Decisions: a small
+// decision object under submissions/feedback/, the only place in the bucket this function may
+// write, which the training function reads and learns. The user's action is done when this
+// runs: a failure is logged, never shown to the user as a failed action.
+type Feedback struct {
+	Decisions admin.Learner
+	Log       *slog.Logger
+}
+
+// Learn implements admin.Learner.
+func (f Feedback) Learn(ctx context.Context, quarantineKey string, spam bool) error {
+	if err := f.Decisions.Learn(ctx, quarantineKey, spam); err != nil {
+		f.Log.Error("decision not recorded for training", "key", quarantineKey, "spam", spam, "error", err)
+	}
+	return nil
 }

@@ -1,5 +1,7 @@
 // Package train is the training function: S3 tells it of each sample that `moatctl submit`
-// stores under submissions/spam/ or submissions/ham/ (an S3 event notification, or the
+// stores under submissions/spam/ or submissions/ham/, and of each end user's quarantine
+// decision under submissions/feedback/ (a JSON object naming a quarantined copy and its label;
+// the function reads the copy) (an S3 event notification, or the
 // EventBridge "Object Created" event of a bucket with EventBridge notifications); it learns the samples and adds their
 // counts to the tenant's spam model with optimistic concurrency (shared/modelstore), so
 // concurrent invocations never lose a count. A learned sample is tagged, and a tagged one is
@@ -121,8 +123,9 @@ func (h *Handler) Handle(ctx context.Context, ev events.S3Event) error {
 			h.Log.Warn("event for another bucket ignored", "bucket", r.S3.Bucket.Name)
 			continue
 		}
+		decision := submission.IsDecisionKey(key)
 		label, ok := submission.ParseKey(key)
-		if !ok {
+		if !ok && !decision {
 			h.Log.Warn("not a submission key, ignored", "key", key)
 			continue
 		}
@@ -134,7 +137,18 @@ func (h *Handler) Handle(ctx context.Context, ev events.S3Event) error {
 			h.Log.Info("sample learned before", "key", key)
 			continue
 		}
-		ok, err = h.learn(ctx, delta, key, label == submission.Spam)
+		sample := key
+		if decision {
+			d, ok, err := h.decision(ctx, key)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			sample, label = d.Key, d.Label
+		}
+		ok, err = h.learn(ctx, delta, sample, label == submission.Spam)
 		if err != nil {
 			return err
 		}
@@ -173,6 +187,30 @@ func (h *Handler) learnedBefore(ctx context.Context, key string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// decision reads an end user's quarantine decision (submission.Decision); false when it is
+// gone or invalid.
+func (h *Handler) decision(ctx context.Context, key string) (submission.Decision, bool, error) {
+	out, err := h.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(h.Bucket), Key: aws.String(key)})
+	if err != nil {
+		if awserr.IsTemporary(err) {
+			return submission.Decision{}, false, fmt.Errorf("get %s: %w", key, err)
+		}
+		h.Log.Warn("decision not readable, skipped", "key", key, "error", err)
+		return submission.Decision{}, false, nil
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, submission.MaxDecisionBytes+1))
+	if err != nil {
+		return submission.Decision{}, false, fmt.Errorf("read %s: %w", key, err)
+	}
+	d, err := submission.ParseDecision(data)
+	if err != nil {
+		h.Log.Warn("invalid decision, skipped", "key", key, "error", err)
+		return d, false, nil
+	}
+	return d, true, nil
 }
 
 // learn adds one sample to delta; false when it is gone or not a message.

@@ -133,3 +133,47 @@ func TestEventBridgeEvent(t *testing.T) {
 		t.Errorf("model has %d spam, %d ham; want 1, 1", m.Spam, m.Ham)
 	}
 }
+
+// TestDecisions: an end user's decision names a quarantined copy; the function reads the copy
+// and learns it with the decision's label. Decisions that are invalid or name anything
+// outside quarantine/ are skipped.
+func TestDecisions(t *testing.T) {
+	h := handler(t)
+	ctx := context.Background()
+	raw := messagetest.New().From("offers@spam.example").To("a@example.com").Subject("offer").Text("cheap offer now").Bytes()
+	for key, body := range map[string][]byte{"quarantine/q1": raw, "incoming/i1": raw} {
+		if _, err := h.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(h.Bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ev events.S3Event
+	store := func(key, body string) {
+		if _, err := h.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(h.Bucket), Key: aws.String(key), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+		var rec events.S3EventRecord
+		rec.S3.Bucket.Name, rec.S3.Object.Key = h.Bucket, key
+		ev.Records = append(ev.Records, rec)
+	}
+	good := submission.Decision{Key: "quarantine/q1", Label: submission.Spam}
+	store(submission.DecisionKey(good), `{"key":"quarantine/q1","label":"spam"}`)
+	store(submission.FeedbackPrefix+"outside.json", `{"key":"incoming/i1","label":"ham"}`)
+	store(submission.FeedbackPrefix+"label.json", `{"key":"quarantine/q1","label":"maybe"}`)
+	store(submission.FeedbackPrefix+"junk.json", `not json`)
+	store(submission.FeedbackPrefix+"gone.json", `{"key":"quarantine/nosuch","label":"ham"}`)
+	if err := h.Handle(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := h.Model.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Spam != 1 || m.Ham != 0 {
+		t.Errorf("model has %d spam, %d ham; want 1, 0 (only the valid decision)", m.Spam, m.Ham)
+	}
+	for _, bad := range []string{`{"key":"incoming/i1","label":"ham"}`, `{"key":"quarantine/../models/x","label":"ham"}`, `{"key":"quarantine/q1","label":"maybe"}`} {
+		if _, err := submission.ParseDecision([]byte(bad)); err == nil {
+			t.Errorf("ParseDecision(%s) accepted", bad)
+		}
+	}
+}
