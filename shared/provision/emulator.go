@@ -18,8 +18,8 @@ import (
 // credentials, the region, a fresh connection per request, and no retries but one kind: under
 // load moto now and then sends a response's headers without its body ("response did not match
 // expected checksum ... use of closed network connection"). The request was carried out, so
-// only reads, which change nothing, are tried again (up to three times); a write that meets it
-// fails as it would against a broken network. opts come last and may override.
+// only reads and idempotent writes are tried again (up to three times); any other write that
+// meets it fails as it would against a broken network. opts come last and may override.
 func EmulatorConfig(ctx context.Context, endpoint, region string, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
 	base := []func(*config.LoadOptions) error{
 		config.WithRegion(region),
@@ -56,12 +56,18 @@ func (readRetry) HandleFinalize(ctx context.Context, in middleware.FinalizeInput
 	}
 }
 
-// isRead reports whether an operation only reads (and so may be sent twice).
+// isRead reports whether an operation only reads, or sets what is already set when sent twice
+// (the test set-up's idempotent writes), and so may be sent again.
 func isRead(op string) bool {
 	for _, p := range []string{"Get", "List", "Describe", "Query", "Scan", "Head", "BatchGet"} {
 		if strings.HasPrefix(op, p) {
 			return true
 		}
+	}
+	switch op {
+	case "CreateQueue", "CreateTopic", "CreateBucket", "Subscribe", "SetQueueAttributes", "UpdateTimeToLive",
+		"PutBucketNotificationConfiguration", "VerifyDomainIdentity", "VerifyEmailIdentity":
+		return true
 	}
 	return false
 }

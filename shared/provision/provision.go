@@ -162,7 +162,13 @@ func Table(ctx context.Context, db *dynamodb.Client, tb schema.Table, name strin
 	}
 	in.AttributeDefinitions = defs
 	if _, err := db.CreateTable(ctx, in); err != nil {
-		return fmt.Errorf("create table %s: %w", name, err)
+		// The emulator may cut the answer short after creating the table: look before failing.
+		if !cutShort(err) {
+			return fmt.Errorf("create table %s: %w", name, err)
+		}
+		if _, derr := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}); derr != nil {
+			return fmt.Errorf("create table %s: %w", name, err)
+		}
 	}
 	if tb.TTL != "" {
 		if _, err := db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
