@@ -378,7 +378,15 @@ func (h *Handler) enqueue(ctx context.Context, env filter.Envelope, vs []verdict
 	}
 	var errs []error
 	for _, v := range vs {
-		errs = append(errs, h.Tracking.SetStatus(ctx, env.MessageID, v.Recipient, tracking.Queued, "", now))
+		errs = append(errs, h.Tracking.Update(ctx, env.MessageID, v.Recipient, func(r *tracking.Record) error {
+			// The delivery function may already have delivered the job and written a later
+			// status: queued only follows received.
+			if r.Status == tracking.Received {
+				r.Status = tracking.Queued
+				r.Events = append(r.Events, tracking.Event{Time: now, Status: tracking.Queued})
+			}
+			return nil
+		}))
 	}
 	return errors.Join(errs...)
 }

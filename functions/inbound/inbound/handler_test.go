@@ -343,3 +343,40 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("config %+v; want ses bounces, 30-day tracking, 1-minute policy cache", c)
 	}
 }
+
+// fastDelivery delivers each job as soon as it is queued, before Enqueue returns, as a warm
+// delivery function can.
+type fastDelivery struct {
+	Queue
+	tracking Tracking
+}
+
+func (q fastDelivery) Enqueue(ctx context.Context, jobs ...delivery.Job) error {
+	if err := q.Queue.Enqueue(ctx, jobs...); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		for _, r := range j.Recipients {
+			if err := q.tracking.SetStatus(ctx, j.MessageID, r, tracking.Delivered, "250 ok", time.Now()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// A delivery that finishes before the inbound function marks the job queued keeps its status.
+func TestQueuedNeverOverwritesDelivered(t *testing.T) {
+	e := newEnv(t)
+	e.h.Queue = fastDelivery{Queue: e.h.Queue, tracking: e.h.Tracking}
+	ev := event(t, "clean.json")
+	e.store(ev, "hello\r\n")
+	if err := e.h.Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	for rcpt, r := range e.tracked(ev.Records[0].SES.Mail.MessageID) {
+		if r.Status != tracking.Delivered {
+			t.Errorf("%s: status %s, want delivered (written by the delivery before queued)", rcpt, r.Status)
+		}
+	}
+}
