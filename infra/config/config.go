@@ -423,7 +423,7 @@ func (c Config) problems() []error {
 		addrs += 1 << (p.Addr().BitLen() - p.Bits())
 	}
 	for i, d := range c.MonitoredDomains {
-		if err := domainName(d); err != nil {
+		if err := outbound.DomainName(d); err != nil {
 			bad(fmt.Sprintf("monitoredDomains[%d]", i), d, "%v", err)
 		}
 	}
@@ -513,7 +513,7 @@ func (c Config) validateDomain(name string, d Domain) []error {
 	bad := func(sub string, value any, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s%s %s: %s", key, sub, quote(value), fmt.Sprintf(format, args...)))
 	}
-	if err := domainName(name); err != nil {
+	if err := outbound.DomainName(name); err != nil {
 		errs = append(errs, fmt.Errorf("domains: key %q: %v", name, err))
 	}
 	rt := d.Route
@@ -522,7 +522,7 @@ func (c Config) validateDomain(name string, d Domain) []error {
 		switch {
 		case rt.Host == "":
 			errs = append(errs, fmt.Errorf("%s.route.host is required: the customer mail server's host name or IP address", key))
-		case domainName(strings.ToLower(rt.Host)) != nil && !isIP(rt.Host):
+		case outbound.DomainName(strings.ToLower(rt.Host)) != nil && !isIP(rt.Host):
 			bad(".route.host", rt.Host, "want a host name or an IP address")
 		}
 		switch {
@@ -587,30 +587,13 @@ func (c Config) served(domain string) bool {
 	return ok
 }
 
-// domainName checks a lower-case DNS name with at least two labels.
-func domainName(s string) error {
-	if s != strings.ToLower(s) {
-		return errors.New("write domain names in lower case")
-	}
-	labels := strings.Split(s, ".")
-	if len(s) > 253 || len(labels) < 2 {
-		return errors.New("want a fully qualified domain name such as example.com")
-	}
-	for _, l := range labels {
-		if !labelRE.MatchString(l) {
-			return errors.New("want a fully qualified domain name such as example.com")
-		}
-	}
-	return nil
-}
-
 // address checks a bare e-mail address (no display name) and returns it.
 func address(s string) (string, error) {
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
 		return "", errors.New("want a bare e-mail address such as ops@example.com")
 	}
-	if err := domainName(strings.ToLower(domainOf(s))); err != nil {
+	if err := outbound.DomainName(strings.ToLower(domainOf(s))); err != nil {
 		return "", errors.New("want an address at a fully qualified domain")
 	}
 	return s, nil

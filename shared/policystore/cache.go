@@ -3,6 +3,7 @@ package policystore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -23,6 +24,9 @@ type Cache struct {
 	doc     *policy.Policy // nil until the first successful read
 	version int
 	next    time.Time // when to read the store again
+
+	compiled     *policy.Compiled
+	compiledFrom *policy.Policy // the document compiled was compiled from
 }
 
 // NewCache returns a cache over s that reloads after ttl (DefaultCacheTTL when not positive).
@@ -67,4 +71,23 @@ func (c *Cache) Policy(ctx context.Context, now time.Time) (*policy.Policy, erro
 
 func temporary(err error) bool {
 	return awserr.IsTemporary(err) || errors.Is(err, ErrConflict)
+}
+
+// Compiled returns the current document compiled, compiling each stored version once.
+func (c *Cache) Compiled(ctx context.Context, now time.Time) (*policy.Compiled, error) {
+	doc, err := c.Policy(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if doc == c.compiledFrom && c.compiled != nil {
+		return c.compiled, nil
+	}
+	comp, err := policy.Compile(doc)
+	if err != nil {
+		return nil, fmt.Errorf("stored policy is invalid: %w", err)
+	}
+	c.compiledFrom, c.compiled = doc, comp
+	return comp, nil
 }

@@ -134,3 +134,30 @@ func TestCacheConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheCompiledOncePerVersion(t *testing.T) {
+	s := New(newMemDB(), "t")
+	c := NewCache(s, time.Minute)
+	ctx := t.Context()
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	c0, err := c.Compiled(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := c.Compiled(ctx, now.Add(2*time.Minute)); again != c0 {
+		t.Error("an unchanged version was compiled again")
+	}
+	if c0.Serves("example.com") {
+		t.Error("the default document serves example.com")
+	}
+	if _, err := s.Put(ctx, doc(), 0); err != nil {
+		t.Fatal(err)
+	}
+	c1, err := c.Compiled(ctx, now.Add(4*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1 == c0 || !c1.Serves("example.com") {
+		t.Error("a new version was not compiled")
+	}
+}

@@ -190,7 +190,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err := loadPolicy(ctx, store, o.Policy, s.SinkAddr); err != nil {
 		return s, err
 	}
-	pols := &policies{Store: store, cache: policystore.NewCache(store, o.PolicyCache), now: time.Now}
+	pols := &policies{Store: store, Cache: policystore.NewCache(store, o.PolicyCache), now: time.Now}
 
 	cfg, err := inbound.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
