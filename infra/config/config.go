@@ -353,7 +353,6 @@ func (c *Config) defaults() {
 var (
 	stageRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,31}$`)
 	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	labelRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	zoneIDRE  = regexp.MustCompile(`^Z[A-Z0-9]{1,31}$`)
 	paramRE   = regexp.MustCompile(`^[A-Za-z0-9_.\-/]+$`)
 	// EventBridge schedule expressions: rate(1 hour), rate(5 minutes), cron(6 fields).
