@@ -1,5 +1,7 @@
-// Package modelstore keeps the tenant's spam model (shared/classify) in the mail bucket,
-// versioned by the object's ETag. Trainings add their counts with optimistic concurrency: read
+// Package modelstore keeps the spam models (shared/classify) in the mail bucket, versioned by
+// the object's ETag: the default model the operator trains (DefaultKey) and one model per
+// tenant (TenantKey). A tenant's model starts as a copy of the default model's counts when it
+// is first written, and a tenant without its own model is served the default one. Trainings add their counts with optimistic concurrency: read
 // the model and its ETag, merge, write back only if the ETag is unchanged (a conditional
 // PutObject with If-Match, or If-None-Match: * for the first model), and on a conflict read
 // again and retry. Because naive Bayes counts merge exactly, concurrent trainings never lose a
@@ -24,11 +26,41 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/moatmail/moat/shared/classify"
+	"github.com/moatmail/moat/shared/outbound"
 	"github.com/moatmail/moat/shared/schema"
 )
 
 // DefaultKey is where the model lives in the mail bucket.
 const DefaultKey = schema.ModelsPrefix + "spam.model"
+
+// TenantsPrefix holds the tenants' models: models/tenants/<tenant>/spam.model.
+const TenantsPrefix = schema.ModelsPrefix + "tenants/"
+
+// TenantKey is where a tenant's model lives; tenant "" is the default model. The ID must
+// follow the tenants' rule (outbound.TenantID).
+func TenantKey(tenant string) (string, error) {
+	if tenant == "" {
+		return DefaultKey, nil
+	}
+	if err := outbound.TenantID(tenant); err != nil {
+		return "", err
+	}
+	return TenantsPrefix + tenant + "/spam.model", nil
+}
+
+// ForTenant returns the store of a tenant's model, falling back to the default model;
+// tenant "" is the default model's store.
+func ForTenant(api API, bucket, tenant string) (*Store, error) {
+	key, err := TenantKey(tenant)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{S3: api, Bucket: bucket, Key: key}
+	if tenant != "" {
+		s.Fallback = DefaultKey
+	}
+	return s, nil
+}
 
 // MaxModelBytes bounds what Load reads.
 const MaxModelBytes = 256 << 20
@@ -53,6 +85,9 @@ type Store struct {
 	S3     API
 	Bucket string
 	Key    string // DefaultKey when empty
+	// Fallback is the model read while Key has none, and the counts Key's model starts from
+	// when it is first written (a tenant's store: DefaultKey); empty: none.
+	Fallback string
 }
 
 func (s *Store) key() string {
@@ -62,15 +97,19 @@ func (s *Store) key() string {
 	return s.Key
 }
 
-// Load returns the stored model and its version (ETag), or ErrNotFound.
+// Load returns the stored model and its version (ETag) — the fallback's when Key has none —
+// or ErrNotFound.
 func (s *Store) Load(ctx context.Context) (*classify.Model, string, error) {
-	m, etag, err := s.load(ctx, "")
+	m, etag, err := s.load(ctx, s.key(), "")
+	if errors.Is(err, ErrNotFound) && s.Fallback != "" {
+		return s.load(ctx, s.Fallback, "")
+	}
 	return m, etag, err
 }
 
-// load reads the model; with known set, an unchanged object returns nil, known, nil.
-func (s *Store) load(ctx context.Context, known string) (*classify.Model, string, error) {
-	in := &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.key())}
+// load reads the model at key; with known set, an unchanged object returns nil, known, nil.
+func (s *Store) load(ctx context.Context, key, known string) (*classify.Model, string, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)}
 	if known != "" {
 		in.IfNoneMatch = aws.String(known)
 	}
@@ -82,29 +121,32 @@ func (s *Store) load(ctx context.Context, known string) (*classify.Model, string
 	case isNotFound(err):
 		return nil, "", ErrNotFound
 	default:
-		return nil, "", fmt.Errorf("get spam model s3://%s/%s: %w", s.Bucket, s.key(), err)
+		return nil, "", fmt.Errorf("get spam model s3://%s/%s: %w", s.Bucket, key, err)
 	}
 	defer out.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(out.Body, MaxModelBytes+1))
 	if err != nil {
-		return nil, "", fmt.Errorf("read spam model s3://%s/%s: %w", s.Bucket, s.key(), err)
+		return nil, "", fmt.Errorf("read spam model s3://%s/%s: %w", s.Bucket, key, err)
 	}
 	if len(data) > MaxModelBytes {
-		return nil, "", fmt.Errorf("spam model s3://%s/%s is over %d MB", s.Bucket, s.key(), MaxModelBytes>>20)
+		return nil, "", fmt.Errorf("spam model s3://%s/%s is over %d MB", s.Bucket, key, MaxModelBytes>>20)
 	}
 	m, err := classify.UnmarshalModel(data)
 	if err != nil {
-		return nil, "", fmt.Errorf("spam model s3://%s/%s: %w", s.Bucket, s.key(), err)
+		return nil, "", fmt.Errorf("spam model s3://%s/%s: %w", s.Bucket, key, err)
 	}
 	return m, aws.ToString(out.ETag), nil
 }
 
-// Add merges delta's counts into the stored model (creating it when there is none) and
-// returns the new version's ETag. Concurrent Adds all land: a write only succeeds on the
+// Add merges delta's counts into the stored model (creating it when there is none, from the
+// fallback model's counts when there is one) and returns the new version's ETag. Concurrent Adds all land: a write only succeeds on the
 // version it read, and a loser reads again and merges onto the winner's model.
 func (s *Store) Add(ctx context.Context, delta *classify.Model) (string, error) {
 	for attempt := range MaxAttempts {
-		cur, etag, err := s.Load(ctx)
+		cur, etag, err := s.load(ctx, s.key(), "")
+		if errors.Is(err, ErrNotFound) && s.Fallback != "" {
+			cur, _, err = s.load(ctx, s.Fallback, "") // its counts are the start; etag stays ""
+		}
 		switch {
 		case errors.Is(err, ErrNotFound):
 			cur = classify.NewModel()
@@ -175,8 +217,11 @@ const DefaultCacheTTL = 5 * time.Minute
 
 // Cache serves the model to a warm function. It is safe for concurrent use.
 type Cache struct {
-	s   *Store
-	ttl time.Duration
+	s        *Store
+	ttl      time.Duration
+	fallback *Cache // serves while s has no model of its own; nil: none
+
+	fallingBack bool // s had no model at the last check
 
 	mu    sync.Mutex
 	model *classify.Model
@@ -201,22 +246,70 @@ func (c *Cache) Model(ctx context.Context, now time.Time) (*classify.Model, erro
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if now.Before(c.next) {
-		return c.model, nil
+		return c.current(ctx, now)
 	}
-	m, etag, err := c.s.load(ctx, c.etag)
+	m, etag, err := c.s.load(ctx, c.s.key(), c.etag)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		c.model, c.etag = nil, ""
+		c.model, c.etag, c.fallingBack = nil, "", c.fallback != nil
 	case err != nil:
-		if c.model != nil {
-			c.next = now.Add(c.ttl / 10)
-			return c.model, nil
-		}
 		c.next = now.Add(c.ttl / 10) // ask again soon, not on every message
+		if c.model != nil || c.fallingBack {
+			return c.current(ctx, now)
+		}
 		return nil, err
 	case m != nil:
-		c.model, c.etag = m, etag
+		c.model, c.etag, c.fallingBack = m, etag, false
 	}
 	c.next = now.Add(c.ttl)
+	return c.current(ctx, now)
+}
+
+func (c *Cache) current(ctx context.Context, now time.Time) (*classify.Model, error) {
+	if c.fallingBack {
+		return c.fallback.Model(ctx, now)
+	}
 	return c.model, nil
+}
+
+// Models serves the default model and the tenants' models to a warm function, each cached
+// like a Cache; a tenant without its own model shares the default model's cache. It is safe
+// for concurrent use.
+type Models struct {
+	s3     API
+	bucket string
+	ttl    time.Duration
+	def    *Cache
+
+	mu      sync.Mutex
+	tenants map[string]*Cache
+}
+
+// NewModels returns the models of bucket, checked for new versions after ttl (DefaultCacheTTL
+// when not positive).
+func NewModels(api API, bucket string, ttl time.Duration) *Models {
+	return &Models{s3: api, bucket: bucket, ttl: ttl, tenants: map[string]*Cache{},
+		def: NewCache(&Store{S3: api, Bucket: bucket}, ttl)}
+}
+
+// Model returns the tenant's model (tenant "": the default model), the default model while
+// the tenant has none, or nil when neither is stored. Callers must not modify it.
+func (ms *Models) Model(ctx context.Context, tenant string, now time.Time) (*classify.Model, error) {
+	if tenant == "" {
+		return ms.def.Model(ctx, now)
+	}
+	ms.mu.Lock()
+	c, ok := ms.tenants[tenant]
+	if !ok {
+		s, err := ForTenant(ms.s3, ms.bucket, tenant)
+		if err != nil {
+			ms.mu.Unlock()
+			return nil, err
+		}
+		c = NewCache(s, ms.ttl)
+		c.fallback = ms.def
+		ms.tenants[tenant] = c
+	}
+	ms.mu.Unlock()
+	return c.Model(ctx, now)
 }

@@ -54,6 +54,14 @@ var (
 	confSetRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
 
+// TenantID checks a tenant ID (the rule Validate applies to Tenant.ID); the error names it.
+func TenantID(id string) error {
+	if !tenantIDRE.MatchString(id) {
+		return fmt.Errorf("tenant %q: want a lower-case letter, then up to 31 lower-case letters, digits or hyphens", id)
+	}
+	return nil
+}
+
 // Validate checks a tenant with its policy's defaults applied (WithDefaults) and reports every
 // problem, each naming the field and its value. prefix names the tenant in the messages (for
 // example `tenants[0]`); empty: "tenant".
