@@ -21,6 +21,8 @@ import (
 
 	"github.com/moatmail/moat/shared/filetype"
 	"github.com/moatmail/moat/shared/message"
+	"github.com/moatmail/moat/shared/outbound"
+	"github.com/moatmail/moat/shared/schema"
 )
 
 // Limits on what is accepted.
@@ -230,4 +232,39 @@ func ParseKey(key string) (Label, bool) {
 		return Label(l), ok && strings.HasSuffix(key, ".eml")
 	}
 	return "", false
+}
+
+// TenantsPrefix holds the samples of the tenants' models:
+// submissions/tenants/<tenant>/<label>/... and submissions/tenants/<tenant>/feedback/....
+const TenantsPrefix = schema.SubmissionsPrefix + "tenants/"
+
+// ForTenant moves a key under submissions/ (Key, DecisionKey) to the tenant's samples; tenant
+// "" leaves it for the default model. The ID must follow the tenants' rule (outbound.TenantID).
+func ForTenant(tenant, key string) (string, error) {
+	if tenant == "" {
+		return key, nil
+	}
+	if err := outbound.TenantID(tenant); err != nil {
+		return "", err
+	}
+	rest, ok := strings.CutPrefix(key, schema.SubmissionsPrefix)
+	if !ok {
+		return "", fmt.Errorf("key %q: want a key under %s", key, schema.SubmissionsPrefix)
+	}
+	return TenantsPrefix + tenant + "/" + rest, nil
+}
+
+// SplitTenant is ForTenant's inverse: the tenant whose model a key under submissions/ trains
+// ("" for the default model) and the key as the default model's (for ParseKey and
+// IsDecisionKey). ok is false for a key under submissions/tenants/ without a valid tenant.
+func SplitTenant(key string) (tenant, rest string, ok bool) {
+	after, found := strings.CutPrefix(key, TenantsPrefix)
+	if !found {
+		return "", key, true
+	}
+	tenant, after, found = strings.Cut(after, "/")
+	if !found || outbound.TenantID(tenant) != nil {
+		return "", key, false
+	}
+	return tenant, schema.SubmissionsPrefix + after, true
 }

@@ -3,7 +3,8 @@
 // decision under submissions/feedback/ (a JSON object naming a quarantined copy and its label;
 // the function reads the copy) (an S3 event notification, or the
 // EventBridge "Object Created" event of a bucket with EventBridge notifications); it learns the samples and adds their
-// counts to the tenant's spam model with optimistic concurrency (shared/modelstore), so
+// counts to the spam model: a sample under submissions/tenants/<tenant>/ (same layout below)
+// trains that tenant's model, any other the default model. It updates the models with optimistic concurrency (shared/modelstore), so
 // concurrent invocations never lose a count. A learned sample is tagged, and a tagged one is
 // not learned again when S3 delivers an event twice.
 package train
@@ -11,10 +12,13 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 
 	"strings"
 
@@ -110,10 +114,10 @@ func (h *Handler) HandleRaw(ctx context.Context, raw json.RawMessage) error {
 }
 
 // Handle learns the samples of an S3 event. It returns an error only when a retry can help;
-// the counts of one event go into the model in one update.
+// the counts of one event go into each model they train in one update.
 func (h *Handler) Handle(ctx context.Context, ev events.S3Event) error {
-	delta := classify.NewModel()
-	var learned []string
+	deltas := map[string]*classify.Model{} // by tenant; "" is the default model
+	learned := map[string][]string{}
 	for _, r := range ev.Records {
 		key := r.S3.Object.URLDecodedKey
 		if key == "" {
@@ -123,9 +127,10 @@ func (h *Handler) Handle(ctx context.Context, ev events.S3Event) error {
 			h.Log.Warn("event for another bucket ignored", "bucket", r.S3.Bucket.Name)
 			continue
 		}
-		decision := submission.IsDecisionKey(key)
-		label, ok := submission.ParseKey(key)
-		if !ok && !decision {
+		tenant, rest, ok := submission.SplitTenant(key)
+		decision := ok && submission.IsDecisionKey(rest)
+		label, parsed := submission.ParseKey(rest)
+		if !ok || !parsed && !decision {
 			h.Log.Warn("not a submission key, ignored", "key", key)
 			continue
 		}
@@ -148,28 +153,50 @@ func (h *Handler) Handle(ctx context.Context, ev events.S3Event) error {
 			}
 			sample, label = d.Key, d.Label
 		}
-		ok, err = h.learn(ctx, delta, sample, label == submission.Spam)
+		if deltas[tenant] == nil {
+			deltas[tenant] = classify.NewModel()
+		}
+		ok, err = h.learn(ctx, deltas[tenant], sample, label == submission.Spam)
 		if err != nil {
 			return err
 		}
 		if ok {
-			learned = append(learned, key)
+			learned[tenant] = append(learned[tenant], key)
 		}
 	}
-	if len(learned) == 0 {
-		return nil
+	var errs []error
+	// The default model first: a tenant's first model starts from its counts.
+	for _, tenant := range slices.Sorted(maps.Keys(learned)) {
+		if err := h.add(ctx, tenant, deltas[tenant], learned[tenant]); err != nil {
+			errs = append(errs, err) // the other models' samples are tagged: a retry skips them
+		}
 	}
-	version, err := h.Model.Add(ctx, delta)
+	return errors.Join(errs...)
+}
+
+// add puts delta into the tenant's model (the default model for "") and tags its samples.
+func (h *Handler) add(ctx context.Context, tenant string, delta *classify.Model, keys []string) error {
+	store := h.Model
+	if tenant != "" {
+		var err error
+		if store, err = modelstore.ForTenant(h.S3, h.Bucket, tenant); err != nil {
+			return err
+		}
+	}
+	version, err := store.Add(ctx, delta)
 	if err != nil {
+		if tenant != "" {
+			return fmt.Errorf("update spam model of tenant %s: %w", tenant, err)
+		}
 		return fmt.Errorf("update spam model: %w", err)
 	}
-	for _, key := range learned {
+	for _, key := range keys {
 		if err := h.markLearned(ctx, key, version); err != nil {
 			// The counts are in: a retry would count them twice. Log and go on.
 			h.Log.Error("tag learned sample", "key", key, "error", err)
 		}
 	}
-	h.Log.Info("samples learned", "spam", delta.Spam, "ham", delta.Ham, "version", version)
+	h.Log.Info("samples learned", "tenant", tenant, "spam", delta.Spam, "ham", delta.Ham, "version", version)
 	return nil
 }
 
