@@ -30,9 +30,10 @@ func runSubmit(args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	spam := fl.Bool("spam", false, "the files are spam that was delivered (missed spam)")
 	ham := fl.Bool("ham", false, "the files are wanted mail that was caught (false positives)")
+	tenant := fl.String("tenant", "", "train this tenant's model (default: the default model every tenant without its own starts from)")
 	asJSON := fl.Bool("json", false, "print JSON: {\"label\":...,\"stored\":[{\"file\":...,\"key\":...}]}")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: moatctl submit --spam|--ham [--json] FILE...")
+		fmt.Fprintln(stderr, "usage: moatctl submit --spam|--ham [--tenant ID] [--json] FILE...")
 		fmt.Fprintln(stderr, "\nStores samples under submissions/ in the gateway's bucket for training. FILE is a message")
 		fmt.Fprintln(stderr, "as received: .eml, Outlook .msg, or a .zip of those. Forwarded mail is refused: submit the")
 		fmt.Fprintln(stderr, "original (save it as a file), since a forward carries your headers, not the sender's.")
@@ -57,6 +58,9 @@ func runSubmit(args []string, stdout, stderr io.Writer) error {
 	}
 	if fl.NArg() == 0 {
 		return usagef("no files given: submit .eml, .msg or .zip files")
+	}
+	if _, err := submission.ForTenant(*tenant, schema.SubmissionsPrefix); err != nil {
+		return usagef("--tenant: %v", err)
 	}
 
 	// Every file is checked before anything is stored: a refused file stores nothing.
@@ -94,8 +98,11 @@ func runSubmit(args []string, stdout, stderr io.Writer) error {
 	var stored []submitted
 	when := now()
 	for i, m := range msgs {
-		key := submission.Key(label, m.Raw, when)
-		_, err := s3c.PutObject(ctx, &s3.PutObjectInput{
+		key, err := submission.ForTenant(*tenant, submission.Key(label, m.Raw, when))
+		if err != nil {
+			return err
+		}
+		_, err = s3c.PutObject(ctx, &s3.PutObjectInput{
 			Bucket:      aws.String(bucket),
 			Key:         aws.String(key),
 			Body:        bytes.NewReader(m.Raw),

@@ -37,6 +37,7 @@ func TestSubmitRefuses(t *testing.T) {
 		{[]string{"--spam"}, "no files given"},
 		{[]string{"--spam", good, fwd, txt}, "nothing stored; refused:\n  fwd.eml: forwarded mail"},
 		{[]string{"--ham", txt}, "notes.txt: .txt files are not accepted: submit .eml, Outlook .msg or .zip"},
+		{[]string{"--spam", "--tenant", "Bad/ID", good}, `--tenant: tenant "Bad/ID"`},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runCLI(t, append([]string{"submit"}, tt.args...)...)
@@ -91,4 +92,24 @@ func TestSubmitStores(t *testing.T) {
 		}
 	}
 	expect(t, 0, []string{"stored 1 ham sample(s)"}, "submit", "--ham", single)
+}
+
+func TestSubmitTenant(t *testing.T) {
+	cfg, r := localTarget(t)
+	single := writeFile(t, "single.eml", sampleEML("Prize for acme"))
+	stdout, _ := expect(t, 0, nil, "submit", "--spam", "--tenant", "acme", "--json", single)
+	var got struct{ Stored []struct{ File, Key string } }
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || len(got.Stored) != 1 {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	key := got.Stored[0].Key
+	if !strings.HasPrefix(key, "submissions/tenants/acme/spam/") {
+		t.Fatalf("key %q, want under submissions/tenants/acme/spam/", key)
+	}
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	obj, err := s3c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(r.Env()[schema.BucketEnvVar]), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	obj.Body.Close()
 }

@@ -42,9 +42,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	out := fl.String("out", "", "model file to write")
 	base := fl.String("model", "", "existing model to add to (default: start empty)")
 	upload := fl.Bool("upload", false, "also add the counts to the gateway's model in its bucket (needs the stack; see --local, --stage)")
+	tenant := fl.String("tenant", "", "with --upload: add to this tenant's model (created from the default model's counts), not the default model")
 	asJSON := fl.Bool("json", false, "print JSON")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: moatctl train --spam DIR --ham DIR [--model BASE] --out MODEL [--upload] [--json]")
+		fmt.Fprintln(stderr, "usage: moatctl train --spam DIR --ham DIR [--model BASE] --out MODEL [--upload [--tenant ID]] [--json]")
 		fmt.Fprintln(stderr, "\nTrains the spam classifier offline; check --model MODEL uses it, and the gateway's default")
 		fmt.Fprintln(stderr, "model is such a file. Both classes are needed: a few hundred of each at least.")
 		fl.PrintDefaults()
@@ -64,6 +65,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return usagef("--ham is required: a folder of ham messages")
 	case fl.NArg() > 0:
 		return usagef("unexpected argument %q: folders go after --spam and --ham", fl.Arg(0))
+	case *tenant != "" && !*upload:
+		return usagef("--tenant %q needs --upload: it names the gateway model the counts go to", *tenant)
+	}
+	if _, err := modelstore.TenantKey(*tenant); err != nil {
+		return usagef("--tenant: %v", err)
 	}
 	model := classify.NewModel()
 	if *base != "" {
@@ -113,7 +119,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	res.Spam, res.Ham, res.Tokens, res.Bytes = model.Spam, model.Ham, model.Tokens(), len(data)
 	if *upload {
-		if res.Version, err = uploadModel(model); err != nil {
+		if res.Version, err = uploadModel(model, *tenant); err != nil {
 			return err
 		}
 	}
@@ -131,9 +137,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// uploadModel adds the model's counts to the gateway's model (shared/modelstore: a
+// uploadModel adds the model's counts to the gateway's model, or the tenant's (shared/modelstore: a
 // conditional write, so trainings running at the same time keep their counts).
-func uploadModel(m *classify.Model) (string, error) {
+func uploadModel(m *classify.Model, tenant string) (string, error) {
 	ctx := context.Background()
 	t, err := connect(ctx)
 	if err != nil {
@@ -143,7 +149,11 @@ func uploadModel(m *classify.Model) (string, error) {
 		return "", err
 	}
 	s3c := s3.NewFromConfig(t.AWS, func(o *s3.Options) { o.UsePathStyle = global.Local })
-	return (&modelstore.Store{S3: s3c, Bucket: t.Getenv(schema.BucketEnvVar)}).Add(ctx, m)
+	store, err := modelstore.ForTenant(s3c, t.Getenv(schema.BucketEnvVar), tenant)
+	if err != nil {
+		return "", err
+	}
+	return store.Add(ctx, m)
 }
 
 type labelled struct {

@@ -151,3 +151,28 @@ func TestTrainUpload(t *testing.T) {
 		t.Errorf("gateway model has %d spam, %d ham after two uploads of 3+3; want 6, 6", m.Spam, m.Ham)
 	}
 }
+
+// TestTrainUploadTenant: the tenant's model starts from the default model's counts; the
+// default model is left alone.
+func TestTrainUploadTenant(t *testing.T) {
+	cfg, r := localTarget(t)
+	spam, ham := trainingDirs(t, 3)
+	out := filepath.Join(t.TempDir(), "model.bin")
+	expect(t, 0, nil, "train", "--spam", spam, "--ham", ham, "--out", out, "--upload")
+	expect(t, 0, []string{"added to the gateway's model"}, "train", "--spam", spam, "--ham", ham, "--out", out, "--upload", "--tenant", "acme")
+	ctx := context.Background()
+	bucket := r.Env()[schema.BucketEnvVar]
+	def, _, err := (&modelstore.Store{S3: awstest.S3(cfg), Bucket: bucket}).Load(ctx)
+	if err != nil || def.Spam != 3 {
+		t.Fatalf("default model: %+v, %v; want 3 spam", def, err)
+	}
+	acme, _ := modelstore.ForTenant(awstest.S3(cfg), bucket, "acme")
+	m, _, err := acme.Load(ctx)
+	if err != nil || m.Spam != 6 || m.Ham != 6 {
+		t.Errorf("acme's model: %+v, %v; want 6 spam, 6 ham (the default's and its own)", m, err)
+	}
+	code, _, stderr := runCLI(t, "train", "--spam", spam, "--ham", ham, "--out", out, "--tenant", "acme")
+	if code != 2 || !strings.Contains(stderr, "needs --upload") {
+		t.Errorf("--tenant without --upload: exit %d, %q", code, stderr)
+	}
+}
