@@ -54,8 +54,11 @@ type Facts struct {
 	DNSBL []dnsbl.Result
 	// DynamicBlock is the client IP's active dynamic block; nil: none.
 	DynamicBlock *DynamicBlock
-	// Model is the tenant's spam model (step 6); nil: heuristics and the SES verdict only.
+	// Model is the default spam model (step 6); nil: heuristics and the SES verdict only.
 	Model *classify.Model
+	// Models are the spam models of the recipient domains (lower case) whose tenant's model
+	// differs from Model; the others use Model (ModelFor).
+	Models map[string]*classify.Model
 	// URIListings are the message's link domains (heuristic.LinkDomains) that URI block lists
 	// list (step 6).
 	URIListings []heuristic.Listing
@@ -103,7 +106,7 @@ type evaluation struct {
 	in      Input
 	senders []string // addresses the sender lists are matched against
 	rule    policy.RuleInput
-	cls     *classify.Result // step 6's classification, made on first need
+	cls     map[*classify.Model]*classify.Result // step 6's classification per model, made on first need
 }
 
 func newEvaluation(p *policy.Compiled, in Input) *evaluation {
