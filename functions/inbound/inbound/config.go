@@ -31,6 +31,9 @@ type Config struct {
 	PolicyCache                                       time.Duration
 	LogLevel                                          slog.Level
 	Reputation                                        ReputationConfig // reputation.go
+	// Tenants maps recipient domains to the tenants whose spam models score them
+	// (modelstore.TenantsEnvVar); others use the default model.
+	Tenants map[string]string
 }
 
 // LoadConfig reads the configuration through getenv and reports every problem at once.
@@ -77,6 +80,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", v))
 		}
 	}
+	tenants, err := modelstore.ParseTenantDomains(getenv(modelstore.TenantsEnvVar))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Tenants = tenants
 	errs = append(errs, c.loadReputation(getenv)...)
 	return c, errors.Join(errs...)
 }
@@ -109,6 +117,7 @@ func New(c Config, cl Clients, log *slog.Logger) *Handler {
 		Metrics:  os.Stdout,
 		Now:      time.Now,
 		IP:       newIPReputation(c.Reputation, cl, log),
-		Models:   modelstore.NewCache(&modelstore.Store{S3: cl.S3, Bucket: c.Bucket}, 0),
+		Models:   modelstore.NewModels(cl.S3, c.Bucket, 0),
+		Tenants:  c.Tenants,
 	}
 }

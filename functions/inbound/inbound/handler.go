@@ -65,8 +65,9 @@ type Handler struct {
 	Log      *slog.Logger
 	Metrics  io.Writer // EMF lines; nil: none
 	Now      func() time.Time
-	IP       *IPReputation // DNSBL lookups and dynamic blocks (reputation.go); nil: admin IP lists only
-	Models   Models        // the spam model (spam.go); nil: heuristics and SES's spam verdict only
+	IP       *IPReputation     // DNSBL lookups and dynamic blocks (reputation.go); nil: admin IP lists only
+	Models   Models            // the spam models (spam.go); nil: heuristics and SES's spam verdict only
+	Tenants  map[string]string // recipient domain (lower case) → tenant whose model scores it; others: the default model
 }
 
 // Handle processes a receipt event. It returns an error only when a retry can help (Lambda
@@ -124,7 +125,7 @@ func (h *Handler) message(ctx context.Context, rec events.SimpleEmailRecord) err
 		return err
 	}
 	h.ipFacts(ctx, msg, &facts)
-	h.spamModel(ctx, start, &facts)
+	h.spamModel(ctx, start, env.Recipients, &facts)
 	verdicts := filter.Evaluate(pol, filter.Input{Msg: msg, Envelope: env, SES: sesevent.Verdicts(rec), Facts: facts})
 	if err := h.act(ctx, rec, msg, verdicts); err != nil {
 		return err
