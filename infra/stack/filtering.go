@@ -14,6 +14,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/moatmail/moat/infra/config"
+	"github.com/moatmail/moat/shared/modelstore"
 	"github.com/moatmail/moat/shared/reputation"
 	"github.com/moatmail/moat/shared/schema"
 )
@@ -64,6 +65,9 @@ func NewFiltering(scope constructs.Construct, id string, p FilteringProps) *Filt
 	env["DNSBL_ZONES"] = "default"
 	env["RECEIPT_FILTER_BUDGET"] = strconv.Itoa(reputation.DefaultBudget)
 	env["RECEIPT_FILTER_PREFIX"] = filterPrefix(cfg.StackName())
+	if v := modelstore.TenantDomainsJSON(cfg.Tenants); v != "" {
+		env[modelstore.TenantsEnvVar] = v // each tenant's domains are scored with its spam model
+	}
 	fn := p.Functions.New(c, "Inbound", FunctionProps{
 		Name:        "inbound",
 		Description: "Moat: filters each message SES receives and carries out the verdicts",
