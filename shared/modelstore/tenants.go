@@ -58,3 +58,13 @@ func ParseTenantDomains(s string) (map[string]string, error) {
 	}
 	return out, errors.Join(errs...)
 }
+
+// TenantOf returns the tenant of the recipient's domain in tenants (domain → tenant), or ""
+// (the default model).
+func TenantOf(tenants map[string]string, recipient string) string {
+	i := strings.LastIndexByte(recipient, '@')
+	if i < 0 {
+		return ""
+	}
+	return tenants[strings.ToLower(recipient[i+1:])]
+}

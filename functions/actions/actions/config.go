@@ -34,6 +34,9 @@ type Config struct {
 	Bucket, PolicyTable, TrackingTable, DeliveryQueue, LinkKey string
 	TrackingTTL                                                time.Duration
 	LogLevel                                                   slog.Level
+	// Tenants maps recipient domains to the tenants whose spam models their decisions train
+	// (modelstore.TenantsEnvVar); others train the default model.
+	Tenants map[string]string
 }
 
 // LoadConfig reads the configuration through getenv and reports every problem at once.
@@ -64,6 +67,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", v))
 		}
 	}
+	tenants, err := modelstore.ParseTenantDomains(getenv(modelstore.TenantsEnvVar))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Tenants = tenants
 	return c, errors.Join(errs...)
 }
 
@@ -92,7 +100,7 @@ func New(ctx context.Context, c Config, cl Clients, log *slog.Logger) (*Handler,
 			Mail:     quarantine.New(cl.S3, c.Bucket),
 			Queue:    delivery.NewQueue(cl.SQS, c.DeliveryQueue),
 			Senders:  policystore.New(cl.DynamoDB, c.PolicyTable),
-			Learn:    Feedback{Decisions: &modelstore.Decisions{S3: cl.S3, Bucket: c.Bucket}, Log: log},
+			Learn:    Feedback{Decisions: &modelstore.Decisions{S3: cl.S3, Bucket: c.Bucket, Tenants: c.Tenants}, Log: log},
 		},
 		Signer: signer,
 		Log:    log,
@@ -102,8 +110,9 @@ func New(ctx context.Context, c Config, cl Clients, log *slog.Logger) (*Handler,
 
 // Feedback records end users' decisions as training feedback (a release of mail held as spam
 // or phishing is ham, blocking its sender is spam) through modelstore.Decisions: a small
-// decision object under submissions/feedback/, the only place in the bucket this function may
-// write, which the training function reads and learns. The user's action is done when this
+// decision object under submissions/feedback/ (submissions/tenants/<tenant>/feedback/ for a
+// recipient of a tenant's domain), the only places in the bucket this function may write,
+// which the training function reads and learns. The user's action is done when this
 // runs: a failure is logged, never shown to the user as a failed action.
 type Feedback struct {
 	Decisions admin.Learner
@@ -113,6 +122,19 @@ type Feedback struct {
 // Learn implements admin.Learner.
 func (f Feedback) Learn(ctx context.Context, quarantineKey string, spam bool) error {
 	if err := f.Decisions.Learn(ctx, quarantineKey, spam); err != nil {
+		f.Log.Error("decision not recorded for training", "key", quarantineKey, "spam", spam, "error", err)
+	}
+	return nil
+}
+
+// LearnFor implements admin.RecipientLearner: the decision trains the model of the
+// recipient's tenant when Decisions can tell it.
+func (f Feedback) LearnFor(ctx context.Context, quarantineKey, recipient string, spam bool) error {
+	rl, ok := f.Decisions.(admin.RecipientLearner)
+	if !ok {
+		return f.Learn(ctx, quarantineKey, spam)
+	}
+	if err := rl.LearnFor(ctx, quarantineKey, recipient, spam); err != nil {
 		f.Log.Error("decision not recorded for training", "key", quarantineKey, "spam", spam, "error", err)
 	}
 	return nil
