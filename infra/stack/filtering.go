@@ -184,7 +184,7 @@ func suppressGrantWildcards(role awsiam.Role, st *Storage) {
 			"of the mail bucket (message IDs are not known in advance), the indexes of a table it queries, and " +
 			"the KMS data-key actions the CDK grants on the stack's own key."),
 		AppliesTo: &[]interface{}{
-			&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<StorageMail[0-9A-F]+\.Arn>\/(incoming|quarantine|submissions|submissions\/feedback|models)\/\*$/`)},
+			&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<StorageMail[0-9A-F]+\.Arn>\/(incoming|quarantine|submissions|submissions\/feedback|submissions\/tenants\/[a-z][a-z0-9-]*\/feedback|models)\/\*$/`)},
 			&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<Storage[A-Za-z]+[0-9A-F]{8}\.Arn>\/index\/\*$/`)},
 			"Action::kms:GenerateDataKey*",
 			"Action::kms:ReEncrypt*",

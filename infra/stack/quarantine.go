@@ -13,6 +13,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/moatmail/moat/infra/config"
+	"github.com/moatmail/moat/shared/modelstore"
 	"github.com/moatmail/moat/shared/schema"
 	"github.com/moatmail/moat/shared/submission"
 )
@@ -69,6 +70,13 @@ func NewQuarantine(scope constructs.Construct, id string, p QuarantineProps) *Qu
 	env := st.Env([]string{schema.Policies.ID, schema.Tracking.ID}, []string{schema.Delivery.ID})
 	env["LINK_KEY_NAME"] = *q.LinkKey.SecretArn()
 	env["TRACKING_TTL_DAYS"] = trackingDays
+	feedback := []string{submission.FeedbackPrefix}
+	if v := modelstore.TenantDomainsJSON(cfg.Tenants); v != "" {
+		env[modelstore.TenantsEnvVar] = v // a tenant's recipients' decisions train its model
+		for _, t := range cfg.Tenants {
+			feedback = append(feedback, submission.TenantsPrefix+t.ID+"/feedback/")
+		}
+	}
 	q.Actions = p.Functions.New(c, "Actions", FunctionProps{
 		Name:        "actions",
 		Description: "Moat: serves the quarantine digest links (confirm on GET, act on POST)",
@@ -83,7 +91,7 @@ func NewQuarantine(scope constructs.Construct, id string, p QuarantineProps) *Qu
 	q.LinkKey.GrantRead(q.Actions.Role, nil)
 	// End users' decisions as training feedback: a small object naming the quarantined copy
 	// and its label, which the train function reads and learns. Write only, only there.
-	st.GrantObjects(q.Actions.Role, []string{"s3:PutObject"}, submission.FeedbackPrefix)
+	st.GrantObjects(q.Actions.Role, []string{"s3:PutObject"}, feedback...)
 	suppressGrantWildcards(q.Actions.Role, st)
 
 	// Digest: reads tracking and marks expired copies, keeps its watermarks in the Policies
