@@ -15,6 +15,7 @@ import (
 
 	"github.com/moatmail/moat/shared/delivery"
 	"github.com/moatmail/moat/shared/modelstore"
+	"github.com/moatmail/moat/shared/outbound"
 	"github.com/moatmail/moat/shared/policystore"
 	"github.com/moatmail/moat/shared/quarantine"
 	"github.com/moatmail/moat/shared/quarantine/admin"
@@ -55,13 +56,23 @@ func quarantineAdmin(ctx context.Context) (*admin.Admin, error) {
 		o.UsePathStyle = global.Local
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
+	var tenants map[string]string // recipient domain → tenant whose model a decision trains
+	if v := t.Getenv(TenantsEnvVar); v != "" {
+		ts, err := outbound.ParseTenants([]byte(v))
+		if err != nil {
+			return nil, fmt.Errorf("the stack's %s: %w", TenantsEnvVar, err)
+		}
+		if tenants, err = modelstore.ParseTenantDomains(modelstore.TenantDomainsJSON(ts)); err != nil {
+			return nil, err
+		}
+	}
 	return &admin.Admin{
 		Tracking: tracking.New(db, t.Getenv(schema.Tracking.EnvVar), 0),
 		Mail:     quarantine.New(s3c, t.Getenv(schema.BucketEnvVar)),
 		Queue:    delivery.NewQueue(sqs.NewFromConfig(t.AWS), t.Getenv(schema.Delivery.EnvVar)),
 		Senders:  policystore.New(db, t.Getenv(schema.Policies.EnvVar)),
 		Now:      now,
-		Learn:    &modelstore.Samples{S3: s3c, Bucket: t.Getenv(schema.BucketEnvVar)}, // releases teach the spam model
+		Learn:    &modelstore.Samples{S3: s3c, Bucket: t.Getenv(schema.BucketEnvVar), Tenants: tenants}, // releases teach the spam model (the recipient's tenant's)
 	}, nil
 }
 
