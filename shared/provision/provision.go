@@ -7,6 +7,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -162,8 +163,9 @@ func Table(ctx context.Context, db *dynamodb.Client, tb schema.Table, name strin
 	}
 	in.AttributeDefinitions = defs
 	if _, err := db.CreateTable(ctx, in); err != nil {
-		// The emulator may cut the answer short after creating the table: look before failing.
-		if !cutShort(err) {
+		// A retried CreateTable whose first answer was lost finds the table it made: look.
+		var inUse *ddbtypes.ResourceInUseException
+		if !cutShort(err) && !errors.As(err, &inUse) {
 			return fmt.Errorf("create table %s: %w", name, err)
 		}
 		if _, derr := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}); derr != nil {
