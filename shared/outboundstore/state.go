@@ -2,6 +2,7 @@ package outboundstore
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -218,14 +219,23 @@ func (s *Store) History(ctx context.Context, tenant string, limit int) ([]Entry,
 // Claim marks an event (outbound.Event.Key) as being counted: true the first time, false for a
 // duplicate. Release takes a claim back when counting failed, so that the retry counts it.
 func (s *Store) Claim(ctx context.Context, key string, now time.Time) (bool, error) {
+	// The claim carries a token of this call: when the SDK retries a put whose answer was lost,
+	// the condition fails on our own claim, which the token tells apart from another's.
+	token := rand.Text()
+	k := map[string]types.AttributeValue{"pk": str("OUT#SEEN#" + key), "sk": str("-")}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:           aws.String(s.table),
-		Item:                map[string]types.AttributeValue{"pk": str("OUT#SEEN#" + key), "sk": str("-"), "expires": num(now.Add(7 * 24 * time.Hour).Unix())},
+		Item:                map[string]types.AttributeValue{"pk": k["pk"], "sk": k["sk"], "token": str(token), "expires": num(now.Add(7 * 24 * time.Hour).Unix())},
 		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	})
 	var cf *types.ConditionalCheckFailedException
 	if errors.As(err, &cf) {
-		return false, nil
+		out, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: k, ConsistentRead: aws.Bool(true)})
+		if gerr != nil {
+			return false, fmt.Errorf("claim event %s: %w", key, gerr)
+		}
+		mine, _ := out.Item["token"].(*types.AttributeValueMemberS)
+		return mine != nil && mine.Value == token, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("claim event %s: %w", key, err)
