@@ -97,6 +97,12 @@ func TestDuplicateJobConcurrent(t *testing.T) {
 			hs    = []*Handler{e.h, e.another()}
 			errs  = make([]error, len(hs))
 		)
+		// DynamoDB applies a conditional write atomically; moto does not when two requests
+		// arrive at once on a busy machine. Serialise the handlers' claims, as DynamoDB would.
+		claims := &atomicClaims{Tracking: hs[0].Tracking}
+		for _, h := range hs {
+			h.Tracking = claims
+		}
 		for i, h := range hs {
 			wg.Go(func() {
 				<-start
@@ -166,4 +172,16 @@ func TestExpiredLeaseTakenOver(t *testing.T) {
 	if rec := e.status(j.MessageID, "carol@example.com"); rec.Status != tracking.Queued || rec.Lease == nil || rec.Lease.Owner != "running" {
 		t.Errorf("carol: %s, lease %+v; want still queued under the running attempt's lease", rec.Status, rec.Lease)
 	}
+}
+
+// atomicClaims makes the emulator's conditional writes of claims atomic, as DynamoDB's are.
+type atomicClaims struct {
+	Tracking
+	mu sync.Mutex
+}
+
+func (a *atomicClaims) Claim(ctx context.Context, messageID, recipient, owner string, now, until time.Time) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.Tracking.Claim(ctx, messageID, recipient, owner, now, until)
 }
