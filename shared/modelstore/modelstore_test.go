@@ -26,7 +26,7 @@ func store(t *testing.T) *modelstore.Store {
 	t.Helper()
 	cfg := awstest.Config(t)
 	r := awstest.Stack(t, cfg)
-	return &modelstore.Store{S3: awstest.S3(cfg), Bucket: r.Env()[schema.BucketEnvVar]}
+	return &modelstore.Store{S3: &awstest.AtomicS3{Client: awstest.S3(cfg)}, Bucket: r.Env()[schema.BucketEnvVar]}
 }
 
 // delta is a model of one message.

@@ -30,7 +30,7 @@ func handler(t *testing.T) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(c, awstest.S3(cfg), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return New(c, &awstest.AtomicS3{Client: awstest.S3(cfg)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // put stores a sample as moatctl submit does and returns its event record.
