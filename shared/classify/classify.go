@@ -93,14 +93,21 @@ func (r *Result) Phish(threshold float64) bool {
 
 // Classify scores in.Msg with model (nil: heuristics and the SES verdict only).
 func Classify(model *Model, in Input) Result {
+	if !model.usable() {
+		// Without a trained model only the heuristics and SES's verdict count: no tokens.
+		return score(nil, nil, heuristic.Check(in.Msg, &in.Context), in.SESSpam)
+	}
 	toks, hits := Analyze(in.Msg, &in.Context, nil)
 	return score(model, toks, hits, in.SESSpam)
 }
 
+// usable reports whether the model has learned both classes, so that it can score.
+func (m *Model) usable() bool { return m != nil && m.Spam > 0 && m.Ham > 0 }
+
 func score(model *Model, toks []uint32, hits []heuristic.Hit, sesSpam bool) Result {
 	var res Result
 	res.Probability = 0.5
-	if model != nil && model.Spam > 0 && model.Ham > 0 {
+	if model.usable() {
 		res.Probability = model.Prob(toks)
 		pts := round(100 * res.Probability)
 		res.Score += pts
