@@ -124,20 +124,8 @@ func policyDiff(args []string, stdout, stderr io.Writer) error {
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
-	doc, err := readPolicyFile(*file)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	store, err := policyStore(ctx)
-	if err != nil {
-		return err
-	}
-	cur, version, err := store.Get(ctx)
-	if err != nil {
-		return fmt.Errorf("read policy: %w", err)
-	}
-	d, err := policyTextDiff(cur, doc, fmt.Sprintf("stored (version %d)", version), *file)
+	_, _, version, d, err := compareStored(ctx, *file)
 	if err != nil {
 		return err
 	}
@@ -154,6 +142,25 @@ func policyDiff(args []string, stdout, stderr io.Writer) error {
 		return exitError{exitChanges, fmt.Errorf("%s differs from the stored policy version %d: apply it with moatctl policy apply -f %s", *file, version, *file)}
 	}
 	return nil
+}
+
+// compareStored reads the policy file and the stored policy and returns the store, the file's
+// document, the stored version and the unified diff from the stored policy to the file.
+func compareStored(ctx context.Context, file string) (*policystore.Store, *policy.Policy, int, string, error) {
+	doc, err := readPolicyFile(file)
+	if err != nil {
+		return nil, nil, 0, "", err
+	}
+	store, err := policyStore(ctx)
+	if err != nil {
+		return nil, nil, 0, "", err
+	}
+	cur, version, err := store.Get(ctx)
+	if err != nil {
+		return nil, nil, 0, "", fmt.Errorf("read policy: %w", err)
+	}
+	d, err := policyTextDiff(cur, doc, fmt.Sprintf("stored (version %d)", version), file)
+	return store, doc, version, d, err
 }
 
 func policyTextDiff(a, b *policy.Policy, nameA, nameB string) (string, error) {
@@ -177,20 +184,8 @@ func policyApply(args []string, stdout, stderr io.Writer) error {
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
-	doc, err := readPolicyFile(*file)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	store, err := policyStore(ctx)
-	if err != nil {
-		return err
-	}
-	cur, version, err := store.Get(ctx)
-	if err != nil {
-		return fmt.Errorf("read policy: %w", err)
-	}
-	d, err := policyTextDiff(cur, doc, fmt.Sprintf("stored (version %d)", version), *file)
+	store, doc, version, d, err := compareStored(ctx, *file)
 	if err != nil {
 		return err
 	}
