@@ -55,3 +55,12 @@ func LoadKey(ctx context.Context, sm SecretsAPI, ps ParameterAPI, name string) (
 	}
 	return []byte(val), nil
 }
+
+// Load reads the key named name (see LoadKey) and returns a Signer with it.
+func Load(ctx context.Context, sm SecretsAPI, ps ParameterAPI, name string) (*Signer, error) {
+	key, err := LoadKey(ctx, sm, ps, name)
+	if err != nil {
+		return nil, err
+	}
+	return New(key)
+}

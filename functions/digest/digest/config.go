@@ -100,11 +100,7 @@ type Clients struct {
 
 // New wires a Handler: it reads the link key, so it needs the network.
 func New(ctx context.Context, c Config, cl Clients, log *slog.Logger) (*Handler, error) {
-	key, err := token.LoadKey(ctx, cl.Secrets, cl.SSM, c.LinkKey)
-	if err != nil {
-		return nil, err
-	}
-	signer, err := token.New(key)
+	signer, err := token.Load(ctx, cl.Secrets, cl.SSM, c.LinkKey)
 	if err != nil {
 		return nil, err
 	}
