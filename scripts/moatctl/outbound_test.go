@@ -11,9 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/moatmail/moat/shared/awstest"
 	"github.com/moatmail/moat/shared/schema"
@@ -39,22 +37,8 @@ func outboundLocal(t *testing.T) (aws.Config, string) {
 	global.Local, global.Dir = true, dir
 	t.Cleanup(func() { global = old })
 
-	ctx := context.Background()
-	q := sqs.NewFromConfig(cfg)
-	qo, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name(t, "alerts"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: qo.QueueUrl,
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sns.NewFromConfig(cfg).Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(r.Topics[schema.Alerts.ID]),
-		Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"])}); err != nil {
-		t.Fatal(err)
-	}
-	return cfg, *qo.QueueUrl
+	queue := awstest.Subscribe(t, cfg, r.Topics[schema.Alerts.ID])
+	return cfg, queue
 }
 
 func queued(t *testing.T, cfg aws.Config, url string) int {

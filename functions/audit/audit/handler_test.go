@@ -21,7 +21,6 @@ import (
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -130,20 +129,7 @@ func newRig(t *testing.T) *rig {
 
 	// An SQS queue subscribed to the alert topic, to read what was published.
 	q := sqs.NewFromConfig(cfg)
-	qo, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name(t, "alerts"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: qo.QueueUrl,
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic := res.Topics[schema.Alerts.ID]
-	if _, err := sns.NewFromConfig(cfg).Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(topic),
-		Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"])}); err != nil {
-		t.Fatal(err)
-	}
+	queue := awstest.Subscribe(t, cfg, res.Topics[schema.Alerts.ID])
 
 	env := res.Env()
 	env[fn.EnvTargets] = `{"ips":["192.0.2.0/31"]}`
@@ -157,7 +143,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, srv: srv, sqs: q, queue: *qo.QueueUrl, db: dynamodb.NewFromConfig(cfg),
+	r := &rig{t: t, srv: srv, sqs: q, queue: queue, db: dynamodb.NewFromConfig(cfg),
 		table: res.Tables[schema.Reputation.ID], now: time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC),
 		logs: &bytes.Buffer{}, emf: &bytes.Buffer{}, dqsKey: dqsKey, ssm: ps}
 	r.h = fn.New(c, fn.Clients{DynamoDB: r.db, SNS: sns.NewFromConfig(cfg), SSM: ps, SES: &fakeSES{}},

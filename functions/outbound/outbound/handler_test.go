@@ -13,11 +13,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	fn "github.com/moatmail/moat/functions/outbound/outbound"
 	"github.com/moatmail/moat/shared/awstest"
@@ -44,22 +42,8 @@ func newRig(t *testing.T, policy string) *rig {
 	t.Helper()
 	cfg := awstest.Config(t)
 	res := awstest.Stack(t, cfg)
-	ctx := context.Background()
 	q := sqs.NewFromConfig(cfg)
-	qo, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name(t, "alerts"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: qo.QueueUrl,
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic := res.Topics[schema.Alerts.ID]
-	if _, err := sns.NewFromConfig(cfg).Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(topic),
-		Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"])}); err != nil {
-		t.Fatal(err)
-	}
+	queue := awstest.Subscribe(t, cfg, res.Topics[schema.Alerts.ID])
 	env := res.Env()
 	env[fn.TenantsEnvVar] = `[{"id":"acme","organisation":"Acme Ltd","domains":["acme.example"],"configurationSet":"moat-acme",
 		"adminEmails":["it@acme.example"],"sendingIPs":["198.51.100.25"],"policy":` + policy + `}]`
@@ -73,7 +57,7 @@ func newRig(t *testing.T, policy string) *rig {
 	h := fn.New(c, fn.Clients{DynamoDB: db, SNS: sns.NewFromConfig(cfg)}, slog.New(slog.NewJSONHandler(logs, nil)))
 	h.Metrics = &bytes.Buffer{}
 	lh := lambda.NewHandler(h.Handle)
-	r := &rig{t: t, h: h, sqs: q, queue: *qo.QueueUrl, track: tracking.New(db, res.Tables[schema.Tracking.ID], 0),
+	r := &rig{t: t, h: h, sqs: q, queue: queue, track: tracking.New(db, res.Tables[schema.Tracking.ID], 0),
 		sending: outboundstore.TableSending{Store: h.Store()}, tenant: c.Tenants[0], logs: logs}
 	r.invoke = func(payload []byte) error {
 		_, err := lh.Invoke(context.Background(), payload)
