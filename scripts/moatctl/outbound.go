@@ -84,6 +84,16 @@ func connectOutbound(ctx context.Context) (*outboundTarget, error) {
 	return &outboundTarget{t: t, tenants: ts, store: st, sending: newOutboundSending(t, st)}, nil
 }
 
+// connectTenant connects to the gateway and finds the tenant the command names.
+func connectTenant(ctx context.Context, id string) (*outboundTarget, outbound.Tenant, error) {
+	o, err := connectOutbound(ctx)
+	if err != nil {
+		return nil, outbound.Tenant{}, err
+	}
+	t, err := o.tenant(id)
+	return o, t, err
+}
+
 func (o *outboundTarget) tenant(id string) (outbound.Tenant, error) {
 	if id == "" {
 		return outbound.Tenant{}, usagef("--tenant is required (one of %s)", strings.Join(o.tenants.IDs(), ", "))
@@ -203,11 +213,7 @@ func outboundSuspend(args []string, stdout, stderr io.Writer) error {
 		return usagef("--reason is required: it goes into the record and the administrators' notification")
 	}
 	ctx := context.Background()
-	o, err := connectOutbound(ctx)
-	if err != nil {
-		return err
-	}
-	t, err := o.tenant(*id)
+	o, t, err := connectTenant(ctx, *id)
 	if err != nil {
 		return err
 	}
@@ -251,11 +257,7 @@ func outboundResume(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	o, err := connectOutbound(ctx)
-	if err != nil {
-		return err
-	}
-	t, err := o.tenant(*id)
+	o, t, err := connectTenant(ctx, *id)
 	if err != nil {
 		return err
 	}
@@ -316,11 +318,7 @@ func outboundCredentials(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	o, err := connectOutbound(ctx)
-	if err != nil {
-		return err
-	}
-	t, err := o.tenant(*id)
+	o, t, err := connectTenant(ctx, *id)
 	if err != nil {
 		return err
 	}
